@@ -1,0 +1,1 @@
+"""The ALVH simulator: market paths, SimPy engine, book, agents, metrics, runner, CLI."""

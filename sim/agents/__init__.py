@@ -1,0 +1,1 @@
+"""Agents: SimPy processes that trade on all paths of a batch at once."""

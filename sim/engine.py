@@ -1,0 +1,249 @@
+"""The discrete-event engine: one SimPy environment per batch of paths.
+
+Time runs in ticks (one per trading day). Each tick has three phases, at
+SimPy times ``tick * TICK + phase``, so that everything triggered inside a
+phase (an agent reacting to another agent's event) has happened before the
+next phase starts:
+
+``settle``
+    the book accrues interest on cash and cash-settles expired legs;
+``trade``
+    agents read the :class:`MarketView` and trade on masked sets of paths;
+``mark``
+    the book reprices every leg at mid, updates the path statistics and
+    checks its accounting identity.
+
+Agents are SimPy processes. They wait for phase events from the
+:class:`Clock`, and talk to each other only through the :class:`EventBus`,
+whose events carry a :class:`PathEvent`: *this happened on these paths*.
+A batch of one path runs exactly the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.book import Book
+from sim.config import Scenario
+from sim.market.paths import MarketPaths
+
+#: Phases of a tick, in order.
+PHASES = ("settle", "trade", "mark")
+#: SimPy time units per tick (phases sit at offsets 0, 1, 2).
+TICK = 4
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """The market at one tick, on every path of the batch (views, not copies).
+
+    Attributes
+    ----------
+    tick : int
+        Trading-day index, 0 at the first tick.
+    date : numpy.datetime64
+        Calendar date of the tick.
+    day : int
+        The same date as days since 1970-01-01 (for day arithmetic).
+    spot, variance, vix : ndarray, shape (n_paths,)
+        SPX (index points), instantaneous variance (annualized), VIX (index points).
+    is_last : bool
+        Whether this is the final tick of the run.
+    """
+
+    tick: int
+    date: np.datetime64
+    day: int
+    spot: np.ndarray
+    variance: np.ndarray
+    vix: np.ndarray
+    is_last: bool
+
+
+@dataclass(frozen=True)
+class PathEvent:
+    """The value of a bus event: *what* happened, *when*, and on *which paths*.
+
+    Attributes
+    ----------
+    name : str
+        Channel name, e.g. ``"condor.opened"``.
+    tick : int
+        Tick at which it happened.
+    mask : ndarray of bool, shape (n_paths,)
+        Paths on which it happened.
+    payload : dict
+        Extra per-path arrays, e.g. strikes.
+    """
+
+    name: str
+    tick: int
+    mask: np.ndarray
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class EventBus:
+    """Named channels of SimPy events that carry :class:`PathEvent` values.
+
+    ``yield bus.wait(name)`` suspends a process until the next publication on
+    that channel; ``bus.publish(...)`` wakes every waiting process at the
+    current SimPy time. A publication with an empty mask is dropped.
+    """
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._pending: dict[str, simpy.Event] = {}
+        self.counts: dict[str, int] = {}
+
+    def wait(self, name: str) -> simpy.Event:
+        """The event of the next publication on channel ``name``."""
+        if name not in self._pending:
+            self._pending[name] = self.env.event()
+        return self._pending[name]
+
+    def publish(self, name: str, tick: int, mask: np.ndarray, **payload: Any) -> None:
+        """Publish that ``name`` happened at ``tick`` on the paths in ``mask``."""
+        if not mask.any():
+            return
+        self.counts[name] = self.counts.get(name, 0) + 1
+        event = self._pending.pop(name, None)
+        if event is not None:
+            event.succeed(PathEvent(name, tick, mask.copy(), payload))
+
+
+class Clock:
+    """Drives the ticks: publishes the :class:`MarketView` and fires the phases."""
+
+    def __init__(self, env: simpy.Environment, market: MarketPaths) -> None:
+        self.env = env
+        self.market = market
+        self.days = market.dates.astype("datetime64[D]").astype(np.int64)
+        self.view: MarketView | None = None
+        self._phase_events = {name: env.event() for name in PHASES}
+
+    @property
+    def n_ticks(self) -> int:
+        """Ticks in the run, the first included."""
+        return self.market.n_steps + 1
+
+    def phase(self, name: str) -> simpy.Event:
+        """The event of the next ``name`` phase; its value is the :class:`MarketView`."""
+        return self._phase_events[name]
+
+    def view_at(self, tick: int) -> MarketView:
+        """The market view at ``tick``."""
+        m = self.market
+        return MarketView(tick=tick, date=m.dates[tick], day=int(self.days[tick]),
+                          spot=m.spot[tick], variance=m.variance[tick], vix=m.vix[tick],
+                          is_last=tick == self.n_ticks - 1)
+
+    def run(self):
+        """SimPy process: every tick, fire the phases in order."""
+        for tick in range(self.n_ticks):
+            self.view = self.view_at(tick)
+            for offset, name in enumerate(PHASES):
+                delay = tick * TICK + offset - self.env.now
+                if delay > 0:
+                    yield self.env.timeout(delay)
+                event = self._phase_events[name]
+                self._phase_events[name] = self.env.event()
+                event.succeed(self.view)
+
+
+@dataclass
+class Context:
+    """What an agent is given: the environment, clock, bus, book and scenario."""
+
+    env: simpy.Environment
+    clock: Clock
+    bus: EventBus
+    book: Book
+    scenario: Scenario
+
+
+class Agent:
+    """Base of the agents: a SimPy process created from a :class:`Context`.
+
+    Subclasses implement :meth:`run` as a generator and expose their per-path
+    statistics through :meth:`path_stats`.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.process = ctx.env.process(self.run())
+
+    def run(self):  # pragma: no cover - abstract
+        """SimPy process body."""
+        raise NotImplementedError
+        yield
+
+    def path_stats(self) -> dict[str, np.ndarray]:
+        """Per-path statistics (name -> array of shape (n_paths,)) for the results."""
+        return {}
+
+
+AgentFactory = Callable[[Context], Agent]
+
+
+def book_keeper(ctx: Context, check_identity: bool):
+    """SimPy process: the book's part of each tick (accrue, settle, mark, check)."""
+    book, clock = ctx.book, ctx.clock
+    while True:
+        view = yield clock.phase("settle")
+        book.begin_tick(view)
+        settled = book.settle_expired(view)
+        if settled.any():
+            ctx.bus.publish("book.settled", view.tick, settled.any(axis=0), legs=settled)
+        view = yield clock.phase("mark")
+        book.mark_to_market(view)
+        if check_identity:
+            book.check_identity()
+
+
+@dataclass
+class BatchResult:
+    """Outcome of one batch: the book, the agents and their ledger."""
+
+    market: MarketPaths
+    book: Book
+    agents: list[Agent]
+    bus_counts: dict[str, int]
+
+
+def simulate(scenario: Scenario, market: MarketPaths, agents: Iterable[AgentFactory],
+             check_identity: bool = True) -> BatchResult:
+    """Run the agents over a batch of market paths in one SimPy environment.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Costs, smile, account and agent specifications.
+    market : MarketPaths
+        The paths of the batch (any number, one included).
+    agents : iterable of callables
+        Factories ``Context -> Agent``, created in order (which also fixes the
+        order in which they act within a phase).
+    check_identity : bool
+        Check the book's accounting identity at every tick.
+
+    Returns
+    -------
+    BatchResult
+    """
+    env = simpy.Environment()
+    clock = Clock(env, market)
+    bus = EventBus(env)
+    m = scenario.market
+    book = Book(market.n_paths, scenario.account.initial_cash, m.rate, m.dividend_yield,
+                scenario.smile, scenario.costs)
+    ctx = Context(env=env, clock=clock, bus=bus, book=book, scenario=scenario)
+    env.process(book_keeper(ctx, check_identity))
+    created = [factory(ctx) for factory in agents]
+    env.process(clock.run())
+    env.run()
+    return BatchResult(market=market, book=book, agents=created, bus_counts=dict(bus.counts))
