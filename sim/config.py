@@ -129,18 +129,24 @@ class MarketModel:
 class SmileModel:
     """Parametric SPX implied-vol smile, tied to the VIX level.
 
-    ``sigma(K, T) = clip(atm + skew * x + curvature * x^2, min_vol, max_vol)``
-    with ``atm = atm_vix_ratio * VIX / 100`` and standardized log-moneyness
-    ``x = ln(K / F) / sqrt(T)`` (``F`` the forward, ``T`` in years).
-    A negative ``skew`` makes out-of-the-money puts dearer than calls.
+    ``sigma(K, T) = clip(atm * (1 + skew * u + curvature * u^2), min_vol, max_vol)``
+    with ``atm = atm_vix_ratio * VIX / 100``, moneyness in ATM standard
+    deviations ``x = ln(K / F) / (atm * sqrt(T))`` (``F`` the forward, ``T`` in
+    years) and ``u = max_moneyness * tanh(x / max_moneyness)``, which bounds
+    the wings (see ``pricing/smile.py``). A negative ``skew`` makes
+    out-of-the-money puts dearer than calls. The defaults put the 25-delta put
+    near 1.15 x ATM and the 25-delta call near 0.93 x ATM, a typical 30-day
+    SPX smile.
     """
 
     atm_vix_ratio: float = param(0.9, 0.0, 3.0, lo_open=True, unit="1",
                                  doc="ATM implied vol as a share of VIX/100")
-    skew: float = param(-0.15, -2.0, 2.0, unit="vol per unit x",
-                        doc="slope of implied vol in x = ln(K/F)/sqrt(T)")
-    curvature: float = param(0.05, 0.0, 2.0, unit="vol per unit x^2",
-                             doc="convexity of implied vol in x")
+    skew: float = param(-0.16, -1.0, 1.0, unit="share of ATM vol per ATM stdev",
+                        doc="slope of the smile in x = ln(K/F)/(atm*sqrt(T))")
+    curvature: float = param(0.09, 0.0, 1.0, unit="share of ATM vol per ATM stdev^2",
+                             doc="convexity of the smile in x")
+    max_moneyness: float = param(3.0, 0.0, 10.0, lo_open=True, unit="ATM stdevs",
+                                 doc="bound of the squashed moneyness; wings flatten beyond it")
     min_vol: float = param(0.03, 0.0, 5.0, lo_open=True, unit="1/sqrt(year)",
                            doc="floor of the implied vol")
     max_vol: float = param(3.0, 0.0, 10.0, lo_open=True, unit="1/sqrt(year)",
@@ -173,7 +179,7 @@ class CondorSpec:
     short_delta: float = param(0.16, 0.0, 0.5, lo_open=True, hi_open=True, unit="1",
                                doc="absolute delta of each short strike at entry")
     wing_width: float = param(50.0, 5.0, 1000.0, unit="index points",
-                              doc="distance from each short strike to its long wing (multiple of 5)")
+                              doc="short strike to long wing distance (multiple of 5)")
     dte_min: int = param(30, 1, 365, unit="calendar days",
                          doc="fewest days to expiry accepted at entry")
     dte_max: int = param(45, 1, 365, unit="calendar days",

@@ -29,32 +29,34 @@ DAYS_PER_YEAR = 365.0
 
 def smile_args(smile: SmileModel) -> tuple[float, float, float, float, float]:
     """The smile parameters as the positional tuple the kernels take."""
-    return (smile.atm_vix_ratio, smile.skew, smile.curvature, smile.min_vol, smile.max_vol)
+    return (smile.atm_vix_ratio, smile.skew, smile.curvature, smile.max_moneyness,
+            smile.min_vol, smile.max_vol)
 
 
 @njit(cache=True)
-def spx_option_vol_one(S, K, T, r, q, vix, atm_ratio, skew, curvature, min_vol, max_vol):
+def spx_option_vol_one(S, K, T, r, q, vix, atm_ratio, skew, curvature, max_moneyness,
+                       min_vol, max_vol):
     """Smile vol (annualized decimal) of one SPX option; VIX in index points."""
     forward = S * np.exp((r - q) * T)
     return smile_vol_one(K, forward, T, atm_ratio * vix / 100.0, skew, curvature,
-                         min_vol, max_vol)
+                         max_moneyness, min_vol, max_vol)
 
 
 @njit(cache=True)
 def spx_option_price_one(S, K, T, r, q, vix, is_call, atm_ratio, skew, curvature,
-                         min_vol, max_vol):
+                         max_moneyness, min_vol, max_vol):
     """Mid price (index points) of one SPX option under the smile."""
     sigma = spx_option_vol_one(S, K, T, r, q, vix, atm_ratio, skew, curvature,
-                               min_vol, max_vol)
+                               max_moneyness, min_vol, max_vol)
     return bs_price_one(S, K, T, r, q, sigma, is_call)
 
 
 @njit(cache=True)
 def spx_option_delta_one(S, K, T, r, q, vix, is_call, atm_ratio, skew, curvature,
-                         min_vol, max_vol):
+                         max_moneyness, min_vol, max_vol):
     """Black-Scholes delta at the smile vol (sticky strike), per unit of spot."""
     sigma = spx_option_vol_one(S, K, T, r, q, vix, atm_ratio, skew, curvature,
-                               min_vol, max_vol)
+                               max_moneyness, min_vol, max_vol)
     return bs_greeks_one(S, K, T, r, q, sigma, is_call)[0]
 
 
@@ -128,8 +130,8 @@ def strikes_for_delta(spot, vix, T, r, q, smile, target_delta, is_call):
 
 
 @njit(cache=True)
-def _price_legs_kernel(spot, vix, today, r, q, atm_ratio, skew, curvature, min_vol,
-                       max_vol, strike, is_call, expiry, active, out):
+def _price_legs_kernel(spot, vix, today, r, q, atm_ratio, skew, curvature, max_moneyness,
+                       min_vol, max_vol, strike, is_call, expiry, active, out):
     n_legs, n_paths = strike.shape
     for j in range(n_paths):
         for i in range(n_legs):
@@ -139,12 +141,12 @@ def _price_legs_kernel(spot, vix, today, r, q, atm_ratio, skew, curvature, min_v
             T = (expiry[i, j] - today) / DAYS_PER_YEAR
             out[i, j] = spx_option_price_one(spot[j], strike[i, j], T, r, q, vix[j],
                                              is_call[i, j], atm_ratio, skew, curvature,
-                                             min_vol, max_vol)
+                                             max_moneyness, min_vol, max_vol)
 
 
 @njit(cache=True)
-def _strike_for_delta_kernel(spot, vix, T, r, q, atm_ratio, skew, curvature, min_vol,
-                             max_vol, target_delta, is_call, step, out):
+def _strike_for_delta_kernel(spot, vix, T, r, q, atm_ratio, skew, curvature, max_moneyness,
+                             min_vol, max_vol, target_delta, is_call, step, out):
     for j in range(spot.shape[0]):
         S = spot[j]
         forward = S * np.exp((r - q) * T)
@@ -158,7 +160,7 @@ def _strike_for_delta_kernel(spot, vix, T, r, q, atm_ratio, skew, curvature, min
             mid = 0.5 * (lo + hi)
             K = forward * np.exp(mid)
             d = abs(spx_option_delta_one(S, K, T, r, q, vix[j], is_call, atm_ratio, skew,
-                                         curvature, min_vol, max_vol))
+                                         curvature, max_moneyness, min_vol, max_vol))
             if is_call:
                 if d > target_delta:
                     lo = mid

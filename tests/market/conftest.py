@@ -1,0 +1,18 @@
+"""Shared fixtures of the market tests: numba kernels are compiled (or loaded
+from the cache) once per session, so no test pays for compilation."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sim.config import MarketModel
+from sim.market import generate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_kernels() -> None:
+    """Run every kernel once: the QE branch, the deterministic branch and the VIX."""
+    rng = np.random.default_rng(0)
+    generate(MarketModel(), 2, 2, 1 / 252, rng)
+    generate(dataclasses.replace(MarketModel(), xi=0.0), 2, 2, 1 / 252, rng)

@@ -1,0 +1,52 @@
+"""The alvh command line: run, scenarios, describe, and exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sim.cli import main
+
+
+def test_run_prints_a_summary_with_units_and_wall_time(capsys):
+    assert main(["run", "--paths", "30", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "mean P&L" in out and "CVaR 95%" in out and "unit" in out
+    assert "wall time:" in out and "scenario: default" in out
+
+
+def test_scenarios_lists_the_default(capsys):
+    assert main(["scenarios"]) == 0
+    assert "default" in capsys.readouterr().out
+
+
+def test_describe_prints_units(capsys):
+    assert main(["describe", "default"]) == 0
+    out = capsys.readouterr().out
+    assert "rho" in out and "index points" in out
+
+
+@pytest.mark.parametrize("argv", [["run", "--paths", "0"], ["run", "--seed", "x"], ["nope"]])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_bad_scenario_file_exits_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\ndescription = "y"\n[market]\nrho = 1.5\n')
+    assert main(["run", str(bad), "--paths", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "bad.toml" in err and "market.rho" in err
+
+
+def test_console_script_module_entry_runs():
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "nosuchpreset"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "nosuchpreset" in proc.stderr and "Traceback" not in proc.stderr
