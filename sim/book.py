@@ -107,6 +107,7 @@ class Book:
         # Tick state: the last date cash accrued to, and this tick's flows.
         self.today: int | None = None
         self.tick = -1
+        self.quotes_tick = -1
         self.prev_equity = self.cash.copy()
         self.leg_pnl = np.zeros(n_paths)
         self.carry = np.zeros(n_paths)
@@ -128,6 +129,7 @@ class Book:
         self.quantity = np.zeros(shape)
         self.entry_price = np.zeros(shape)
         self.mark = np.zeros(shape)
+        self.quotes = np.zeros(shape)
         self.position_id = np.full(shape, -1, dtype=np.int64)
 
     def reserve(self, n_legs: int) -> SlotBlock:
@@ -184,11 +186,22 @@ class Book:
         return 0.5 * width
 
     def quote(self, view, block: SlotBlock) -> np.ndarray:
-        """Mid prices now (index points) of the block's active legs, ``(n_legs, n_paths)``."""
-        s = block.slots
-        return price_legs(view.spot, view.vix, view.day, self.rate, self.dividend_yield,
-                          self.smile, self.strike[s], self.is_call[s], self.expiry[s],
-                          self.active[s])
+        """Mid prices now (index points) of the block's active legs, ``(n_legs, n_paths)``.
+
+        Every active leg is priced once per tick, after settlement
+        (:meth:`refresh_quotes`); a leg opened since is quoted at its trade
+        price, which is its mid price at this tick.
+        """
+        if view.tick != self.quotes_tick:
+            self.refresh_quotes(view)
+        return self.quotes[block.slots].copy()
+
+    def refresh_quotes(self, view) -> None:
+        """Price every active leg at mid at this tick's market state."""
+        self.quotes = price_legs(view.spot, view.vix, view.day, self.rate,
+                                 self.dividend_yield, self.smile, self.strike, self.is_call,
+                                 self.expiry, self.active)
+        self.quotes_tick = view.tick
 
     def quote_new(self, view, strike: np.ndarray, is_call: np.ndarray,
                   expiry: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -239,6 +252,7 @@ class Book:
         self._record(view, due, "settle", "expiry", intrinsic, np.zeros(due.shape), flow)
         self.active &= ~due
         self.mark = np.where(due, 0.0, self.mark)
+        self.quotes = np.where(due, 0.0, self.quotes)
         for block in self.blocks:
             if due[block.slots].any():
                 self._update_margin(block)
@@ -247,9 +261,9 @@ class Book:
     def mark_to_market(self, view) -> None:
         """Reprice all active legs at mid and roll the tick's P&L and statistics."""
         if self.n_slots:
-            new_mark = price_legs(view.spot, view.vix, view.day, self.rate,
-                                  self.dividend_yield, self.smile, self.strike,
-                                  self.is_call, self.expiry, self.active)
+            if view.tick != self.quotes_tick:
+                self.refresh_quotes(view)
+            new_mark = np.where(self.active, self.quotes, 0.0)
             self.leg_pnl += (self.quantity * (new_mark - self.mark) * self.active).sum(
                 axis=0) * SPX_MULTIPLIER
             self.mark = new_mark
@@ -321,6 +335,7 @@ class Book:
         self.quantity[s] = np.where(legs, quantity, self.quantity[s])
         self.entry_price[s] = np.where(legs, price, self.entry_price[s])
         self.mark[s] = np.where(legs, price, self.mark[s])
+        self.quotes[s] = np.where(legs, price, self.quotes[s])
         self.position_id[s] = np.where(legs, self.next_position_id, self.position_id[s])
         self.next_position_id += 1
         self.active[s] |= legs
@@ -360,6 +375,7 @@ class Book:
                      self._full(block, flow))
         self.active[s] &= ~legs
         self.mark[s] = np.where(legs, 0.0, self.mark[s])
+        self.quotes[s] = np.where(legs, 0.0, self.quotes[s])
         self._update_margin(block)
         return order_flow
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pricing.black import bs_greeks_one, bs_price_one
+from pricing.black import bs_greeks_one, bs_price_one, norm_ppf
 from pricing.smile import smile_vol_one
 from sim.config import SmileModel
 
@@ -98,12 +98,13 @@ def price_legs(spot, vix, today, r, q, smile, strike, is_call, expiry, active):
     return out
 
 
-def strikes_for_delta(spot, vix, T, r, q, smile, target_delta, is_call):
+def strikes_for_delta(spot, vix, T, r, q, smile, target_delta, is_call, mask=None):
     """Strike (index points, on the 5-point grid) whose smile delta is ``target_delta``.
 
     The delta is the Black-Scholes delta at the smile vol of that strike
-    (sticky strike), solved by bisection on log-moneyness, then rounded to
-    the nearest strike of the SPX grid.
+    (sticky strike), solved as a fixed point in log-moneyness by the secant
+    method (bisection on the delta as a fallback), then rounded to the nearest
+    strike of the SPX grid.
 
     Parameters
     ----------
@@ -118,14 +119,17 @@ def strikes_for_delta(spot, vix, T, r, q, smile, target_delta, is_call):
         Absolute delta in (0, 0.5), e.g. 0.16.
     is_call : bool
         Call strike (above spot) or put strike (below spot).
+    mask : ndarray of bool, shape (n_paths,), optional
+        Paths to solve (all if omitted); the others get NaN.
 
     Returns
     -------
     ndarray, shape (n_paths,)
     """
     out = np.empty(spot.shape, dtype=np.float64)
-    _strike_for_delta_kernel(spot, vix, T, r, q, *smile_args(smile), target_delta,
-                             is_call, SPX_STRIKE_STEP, out)
+    solve = np.ones(spot.shape, dtype=np.bool_) if mask is None else np.asarray(mask, np.bool_)
+    _strike_for_delta_kernel(spot, vix, float(T), float(r), float(q), *smile_args(smile),
+                             float(target_delta), bool(is_call), SPX_STRIKE_STEP, solve, out)
     return out
 
 
@@ -146,30 +150,66 @@ def _price_legs_kernel(spot, vix, today, r, q, atm_ratio, skew, curvature, max_m
 
 @njit(cache=True)
 def _strike_for_delta_kernel(spot, vix, T, r, q, atm_ratio, skew, curvature, max_moneyness,
-                             min_vol, max_vol, target_delta, is_call, step, out):
+                             min_vol, max_vol, target_delta, is_call, step, solve, out):
+    # Sticky-strike delta at the smile vol: |delta| = e^{-qT} N(+-d1), so d1 is
+    # fixed by the target and ln(K/F) = sigma(K)^2 T / 2 - d1 sigma(K) sqrt(T),
+    # a fixed point in k = ln(K/F), solved by the secant method on
+    # h(k) = g(k) - k; bisection on the delta itself is the fallback.
+    sqrt_t = np.sqrt(T)
+    p = target_delta * np.exp(q * T)
+    d1 = norm_ppf(p) if is_call else -norm_ppf(p)
     for j in range(spot.shape[0]):
+        if not solve[j]:
+            out[j] = np.nan
+            continue
         S = spot[j]
         forward = S * np.exp((r - q) * T)
-        # |delta| falls monotonically as the strike moves away from the money on
-        # this side (for smiles without arbitrage); bisect on ln(K/F).
-        if is_call:
-            lo, hi = 0.0, 3.0
+        k_prev = 0.0
+        h_prev = _delta_fixed_point(k_prev, forward, T, sqrt_t, d1, vix[j], atm_ratio, skew,
+                                    curvature, max_moneyness, min_vol, max_vol) - k_prev
+        k = k_prev + h_prev
+        found = False
+        for _ in range(40):
+            h = _delta_fixed_point(k, forward, T, sqrt_t, d1, vix[j], atm_ratio, skew,
+                                   curvature, max_moneyness, min_vol, max_vol) - k
+            if abs(h) < 1e-10:
+                found = True
+                break
+            slope = (h - h_prev) / (k - k_prev) if k != k_prev else -1.0
+            k_prev, h_prev = k, h
+            k = k - h / slope if slope != 0.0 else k + h
+        if not found or (k > 0.0) != is_call:
+            k = _bisect_delta(S, forward, T, r, q, vix[j], atm_ratio, skew, curvature,
+                              max_moneyness, min_vol, max_vol, target_delta, is_call)
+        out[j] = max(step, np.round(forward * np.exp(k) / step) * step)
+
+
+@njit(cache=True)
+def _delta_fixed_point(k, forward, T, sqrt_t, d1, vix, atm_ratio, skew, curvature,
+                       max_moneyness, min_vol, max_vol):
+    sigma = smile_vol_one(forward * np.exp(k), forward, T, atm_ratio * vix / 100.0, skew,
+                          curvature, max_moneyness, min_vol, max_vol)
+    return 0.5 * sigma * sigma * T - d1 * sigma * sqrt_t
+
+
+@njit(cache=True)
+def _bisect_delta(S, forward, T, r, q, vix, atm_ratio, skew, curvature, max_moneyness,
+                  min_vol, max_vol, target_delta, is_call):
+    # |delta| falls monotonically as the strike moves away from the money on
+    # this side (for smiles without arbitrage): bisect on ln(K/F) over eight
+    # ATM standard deviations, to 1e-7 (far below the 5-point grid).
+    reach = 8.0 * max(atm_ratio * vix / 100.0, min_vol) * np.sqrt(max(T, 1e-6)) + 0.01
+    if is_call:
+        lo, hi = 0.0, reach
+    else:
+        lo, hi = -reach, 0.0
+    while hi - lo > 1e-7:
+        mid = 0.5 * (lo + hi)
+        d = abs(spx_option_delta_one(S, forward * np.exp(mid), T, r, q, vix, is_call,
+                                     atm_ratio, skew, curvature, max_moneyness, min_vol,
+                                     max_vol))
+        if (d > target_delta) == is_call:
+            lo = mid
         else:
-            lo, hi = -3.0, 0.0
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            K = forward * np.exp(mid)
-            d = abs(spx_option_delta_one(S, K, T, r, q, vix[j], is_call, atm_ratio, skew,
-                                         curvature, max_moneyness, min_vol, max_vol))
-            if is_call:
-                if d > target_delta:
-                    lo = mid
-                else:
-                    hi = mid
-            else:
-                if d > target_delta:
-                    hi = mid
-                else:
-                    lo = mid
-        K = forward * np.exp(0.5 * (lo + hi))
-        out[j] = max(step, np.round(K / step) * step)
+            hi = mid
+    return 0.5 * (lo + hi)

@@ -113,11 +113,12 @@ class CondorAgent(Agent):
         T = dte / DAYS_PER_YEAR
         short_put = strikes_for_delta(view.spot, view.vix, T, market.rate,
                                       market.dividend_yield, book.smile, spec.short_delta,
-                                      is_call=False)
+                                      is_call=False, mask=candidates)
         short_call = strikes_for_delta(view.spot, view.vix, T, market.rate,
                                        market.dividend_yield, book.smile, spec.short_delta,
-                                       is_call=True)
-        short_call = np.maximum(short_call, short_put + 5.0)
+                                       is_call=True, mask=candidates)
+        short_put = np.where(candidates, short_put, 0.0)
+        short_call = np.where(candidates, np.maximum(short_call, short_put + 5.0), 0.0)
         strike = np.stack([short_put - spec.wing_width, short_put, short_call,
                            short_call + spec.wing_width])
         price = book.quote_new(view, strike, LEG_IS_CALL, np.int64(expiry), candidates)

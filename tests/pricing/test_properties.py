@@ -451,3 +451,14 @@ def test_default_smile_has_no_static_arbitrage_on_a_strike_grid(atm, T, n_strike
     slopes = np.diff(calls) / np.diff(strikes)
     assert np.all(slopes <= 1e-12) and np.all(slopes >= -1.0 - 1e-12)
     assert np.all(np.diff(slopes) >= -1e-9)
+
+
+@FAST
+@given(st.floats(1e-300, 1.0 - 1e-16, exclude_max=True))
+def test_norm_ppf_inverts_the_cdf_to_full_precision(p: float) -> None:
+    from scipy.special import ndtri
+
+    from pricing.black import norm_ppf
+
+    expected = ndtri(p)
+    assert norm_ppf(p) == pytest.approx(expected, rel=1e-13, abs=1e-13)
