@@ -32,7 +32,7 @@ from scipy.stats import norm
 import pricing
 import scenarios
 from sim.market import generate
-from sim.runner import TRADING_DAYS_PER_YEAR, run
+from sim.runner import TICKS_PER_YEAR, run
 
 
 def best_of(fn, repeat: int) -> float:
@@ -76,7 +76,7 @@ def bench_pricing(n: int, repeat: int) -> dict:
 
 def bench_generation(n_paths: int, n_steps: int) -> dict:
     model = scenarios.load("default").market
-    dt = 1.0 / TRADING_DAYS_PER_YEAR
+    dt = 1.0 / TICKS_PER_YEAR
     generate(model, 100, 10, dt, np.random.default_rng(0))  # warm-up
     start = time.perf_counter()
     generate(model, n_paths, n_steps, dt, np.random.default_rng(1))

@@ -20,7 +20,8 @@ Agents add their own columns (e.g. ``n_condors``, exits by reason).
 The summary (:func:`summarize`) reports, over paths: mean, standard
 deviation, 1/5/50/95th percentiles of P&L; CVaR 95% (the mean P&L of the
 worst 5% of paths, a negative number for losses); the win rate (share of
-paths with P&L > 0); and the median and 95th percentile of max drawdown.
+paths with P&L > 0); the median return on margin; the median and 95th
+percentile of max drawdown; and the mean orders, costs and carry per path.
 """
 
 from __future__ import annotations
@@ -110,4 +111,9 @@ def summarize(table: dict[str, np.ndarray]) -> list[SummaryRow]:
         SummaryRow("mean trades", "orders/path", float(np.mean(table["n_trades"])),
                    "mean number of orders per path"),
     ]
+    for column, metric, definition in (
+            ("costs", "mean costs", "mean half spreads and commissions paid per path"),
+            ("carry", "mean carry", "mean interest earned on cash per path")):
+        if column in table:
+            rows.append(SummaryRow(metric, "$", float(np.mean(table[column])), definition))
     return rows

@@ -22,8 +22,11 @@ from sim.engine import AgentFactory, BatchResult, simulate
 from sim.market import generate
 from sim.metrics import SummaryRow, path_results, summarize
 
-#: Years per tick: one trading day.
-TRADING_DAYS_PER_YEAR = 252.0
+#: Ticks per year of variance time: business days per calendar year (365.25 x 5/7).
+#: The calendar has no holidays, so with this step a calendar year of ticks
+#: carries exactly one year of variance, and the diffusion agrees with option
+#: time to expiry (Actual/365 calendar days) over every whole week.
+TICKS_PER_YEAR = 365.25 * 5.0 / 7.0
 #: The agents of ``alvh run``: the non-trailed condor alone.
 DEFAULT_AGENTS: tuple[AgentFactory, ...] = (CondorAgent,)
 
@@ -87,7 +90,7 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
     columns: dict[str, list[np.ndarray]] = {}
     kept: list[BatchResult] = []
     for size, stream in zip(sizes, streams, strict=True):
-        market = generate(scenario.market, size, sim_spec.n_days, 1.0 / TRADING_DAYS_PER_YEAR,
+        market = generate(scenario.market, size, sim_spec.n_days, 1.0 / TICKS_PER_YEAR,
                           np.random.default_rng(stream), start_date=sim_spec.start_date)
         batch = simulate(scenario, market, agents, check_identity=check_identity)
         for name, values in path_results(batch).items():
