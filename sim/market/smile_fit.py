@@ -50,7 +50,7 @@ class ImpliedVolQuotes:
 
 
 def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
-                       expiries_days=(14, 35, 45), moneyness=np.linspace(-2.5, 2.0, 10),
+                       expiries_days=(14, 35, 45), moneyness=None,
                        n_paths: int = 100_000, ticks_per_year: float = 365.25 * 5 / 7,
                        seed: int = 0) -> ImpliedVolQuotes:
     """Monte Carlo implied vols of the model, one state and expiry at a time.
@@ -63,8 +63,9 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
         Spot variances (annualized) to price from.
     expiries_days : sequence of int
         Calendar days to expiry; the paths run the business days in between.
-    moneyness : array_like
-        Strikes as ``ln(K/F)`` in units of ``VIX/100 * sqrt(T)``.
+    moneyness : array_like, optional
+        Strikes as ``ln(K/F)`` in units of ``VIX/100 * sqrt(T)``; default ten
+        points from -2.5 to 2.
     n_paths : int
         Paths per state and expiry.
     ticks_per_year : float
@@ -76,6 +77,7 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
     -------
     ImpliedVolQuotes
     """
+    moneyness = np.linspace(-2.5, 2.0, 10) if moneyness is None else moneyness
     rng = np.random.default_rng(seed)
     cols: dict[str, list[float]] = {k: [] for k in ("strike", "forward", "T", "vix",
                                                    "implied", "stderr")}
