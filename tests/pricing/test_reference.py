@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,18 @@ def _load_cases(section: str) -> list:
 
 TEXTBOOK = _load_cases("textbook")
 EUROPEAN = _load_cases("european")
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="only CI must have ../shared beside the clone")
+def test_reference_file_is_present_in_ci() -> None:
+    assert REFERENCE_FILE.exists(), f"CI needs the reference values at {REFERENCE_FILE}"
+
+
+def test_tolerances_are_the_published_ones() -> None:
+    if not REFERENCE_FILE.exists():
+        pytest.skip(f"reference file not found: {REFERENCE_FILE}")
+    meta = json.loads(REFERENCE_FILE.read_text())["meta"]["tolerance"]
+    assert meta["price"] == PRICE_ATOL and meta["greeks_rel"] == GREEKS_RTOL
 
 
 def _is_black76(case: dict) -> bool:
