@@ -70,15 +70,170 @@ def allowed_range(f: dataclasses.Field) -> str:
     return f"{left}{f.name}{right}"
 
 
+#: Fields of :class:`MarketModel` that a regime may set for itself.
+REGIME_FIELDS = ("equity_premium", "kappa", "theta", "xi", "rho", "jump_intensity",
+                 "jump_spot_mean", "jump_spot_std", "jump_variance_mean",
+                 "jump_spot_per_variance")
+
+
+@dataclass(frozen=True)
+class RegimeParams:
+    """Dynamics of one named regime; a field left ``None`` takes the ``[market]`` value.
+
+    TOML: a table ``[market.regimes.<name>]`` with any of the keys below.
+    """
+
+    name: str = field(default="normal", metadata={
+        "unit": "text", "doc": "regime name, one of market.regimes.names", "lo": None,
+        "hi": None})
+    equity_premium: float | None = param(None, -2.0, 2.0, unit="1/year",
+                                         doc="SPX drift above r - q in this regime")
+    kappa: float | None = param(None, 0.0, 100.0, unit="1/year",
+                                doc="speed of mean reversion of the variance in this regime")
+    theta: float | None = param(None, 0.0, 4.0, unit="1/year (variance)",
+                                doc="long-run mean of the diffusive variance in this regime")
+    xi: float | None = param(None, 0.0, 5.0, unit="1/sqrt(year)",
+                             doc="volatility of variance in this regime")
+    rho: float | None = param(None, -1.0, 1.0, unit="1",
+                              doc="SPX/variance correlation in this regime")
+    jump_intensity: float | None = param(None, 0.0, 252.0, unit="jumps/year",
+                                         doc="joint jump intensity in this regime")
+    jump_spot_mean: float | None = param(None, -1.0, 1.0, unit="log-return",
+                                         doc="mean log SPX jump in this regime")
+    jump_spot_std: float | None = param(None, 0.0, 1.0, unit="log-return",
+                                        doc="standard deviation of the log SPX jump")
+    jump_variance_mean: float | None = param(None, 0.0, 4.0, unit="1/year (variance)",
+                                             doc="mean exponential variance jump")
+    jump_spot_per_variance: float | None = param(None, -20.0, 20.0,
+                                                 unit="log-return per variance",
+                                                 doc="loading of the SPX jump on the variance jump")
+
+
+@dataclass(frozen=True)
+class RegimeChain:
+    """Markov chain over named market regimes, stepped once per trading day.
+
+    TOML::
+
+        [market.regimes]
+        names = ["calm", "normal", "stressed", "crisis"]
+        initial = "stationary"          # a regime name, or the stationary distribution
+        stress = ["stressed", "crisis"] # regimes that breadth divergence may push toward
+        transition = [[0.99, 0.01, 0.0, 0.0], ...]   # row i: P(next = j | now = i), per day
+        [market.regimes.calm]
+        theta = 0.012                    # overrides of the [market] dynamics
+
+    The default is one regime, ``normal``, with the ``[market]`` dynamics.
+    """
+
+    names: tuple[str, ...] = field(default=("normal",), metadata={
+        "unit": "names", "doc": "regime names, in the order of the transition matrix",
+        "lo": None, "hi": None})
+    transition: tuple[tuple[float, ...], ...] = field(default=((1.0,),), metadata={
+        "unit": "probability per trading day",
+        "doc": "row-stochastic matrix: P(regime tomorrow = column | today = row)",
+        "lo": 0.0, "hi": 1.0})
+    initial: str = field(default="normal", metadata={
+        "unit": "name", "doc": "regime at the first tick, or 'stationary' to draw it",
+        "lo": None, "hi": None})
+    stress: tuple[str, ...] = field(default=(), metadata={
+        "unit": "names", "doc": "regimes counted as stress (targets of breadth divergence)",
+        "lo": None, "hi": None})
+    params: tuple[RegimeParams, ...] = field(default=(), metadata={
+        "unit": "tables", "doc": "per-regime overrides of the [market] dynamics",
+        "lo": None, "hi": None})
+
+    @property
+    def n_regimes(self) -> int:
+        """Number of regimes."""
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        """Position of a regime name."""
+        return self.names.index(name)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Scheduled macro events (FOMC, CPI, PPI) and the jumps they bring.
+
+    On an event day the log SPX return gets an extra ``N(-s^2/2, s^2)`` shock
+    (mean-corrected, so the discounted SPX stays a martingale) and the
+    variance an extra ``Exp(mean)`` jump, so volatility clusters after events.
+    ``calendar`` is ``"generated"`` (FOMC eight times a year, CPI and PPI
+    monthly, on the rules of ``sim.market.events``), ``"none"``, or the path of
+    a CSV file with header ``date,kind`` (kind: FOMC, CPI or PPI), relative to
+    the scenario file.
+    """
+
+    calendar: str = field(default="generated", metadata={
+        "unit": "text", "doc": "'generated', 'none', or a CSV file of date,kind",
+        "lo": None, "hi": None})
+    fomc_spot_std: float = param(0.0, 0.0, 0.5, unit="log-return",
+                                 doc="std of the extra SPX log-return on FOMC days")
+    fomc_variance_jump: float = param(0.0, 0.0, 4.0, unit="1/year (variance)",
+                                      doc="mean extra variance jump on FOMC days")
+    cpi_spot_std: float = param(0.0, 0.0, 0.5, unit="log-return",
+                                doc="std of the extra SPX log-return on CPI days")
+    cpi_variance_jump: float = param(0.0, 0.0, 4.0, unit="1/year (variance)",
+                                     doc="mean extra variance jump on CPI days")
+    ppi_spot_std: float = param(0.0, 0.0, 0.5, unit="log-return",
+                                doc="std of the extra SPX log-return on PPI days")
+    ppi_variance_jump: float = param(0.0, 0.0, 4.0, unit="1/year (variance)",
+                                     doc="mean extra variance jump on PPI days")
+
+
+@dataclass(frozen=True)
+class BreadthSpec:
+    """Market breadth: daily net advances and the advance-decline line.
+
+    Net advances (advancers minus decliners, as a share of issues, in
+    ``[-1, 1]``) are ``tanh(beta * z + noise * e + divergence_drift * D)``
+    where ``z`` is the day's SPX log-return over its expected daily stdev,
+    ``e ~ N(0, 1)`` idiosyncratic, and ``D`` is 1 during a divergence episode
+    (episodes start at ``divergence_rate`` per year and last
+    ``divergence_days`` on average, geometrically distributed). The A/D line
+    is the running sum of net advances.
+
+    Whether divergence predicts stress is a switch, off by default: with
+    ``divergence_predicts_stress = true`` the daily probabilities of moving
+    from a non-stress regime into a stress regime are multiplied by
+    ``stress_multiplier`` during episodes. Off, breadth carries no information
+    about future regimes, and a hedge trigger that reads it should gain
+    nothing: the simulator lets a user test a signal, never assumes it works.
+    """
+
+    beta: float = param(1.2, 0.0, 10.0, unit="1 per stdev",
+                        doc="loading of net advances on the standardized SPX return")
+    noise: float = param(0.35, 0.0, 10.0, unit="1",
+                         doc="std of idiosyncratic noise in net advances (before tanh)")
+    divergence_rate: float = param(3.0, 0.0, 252.0, unit="episodes/year",
+                                   doc="rate at which divergence episodes start")
+    divergence_days: float = param(15.0, 1.0, 252.0, unit="trading days",
+                                   doc="mean length of a divergence episode")
+    divergence_drift: float = param(-0.5, -10.0, 10.0, unit="1",
+                                    doc="shift of net advances (before tanh) in an episode")
+    divergence_predicts_stress: bool = field(default=False, metadata={
+        "unit": "true/false", "doc": "whether episodes raise the odds of a stress regime",
+        "lo": None, "hi": None})
+    stress_multiplier: float = param(3.0, 1.0, 100.0, unit="1",
+                                     doc="factor on transition odds into stress during episodes")
+
+
 @dataclass(frozen=True)
 class MarketModel:
     """Heston stochastic variance with simultaneous jumps in price and variance (SVCJ).
 
     ``dv = kappa (theta - v) dt + xi sqrt(v) dW_v + J_v dN`` and
-    ``d ln S = (r - q - lambda mbar - v/2) dt + sqrt(v) dW_S + J_S dN`` with
+    ``d ln S = (r - q + mu - lambda mbar - v/2) dt + sqrt(v) dW_S + J_S dN`` with
     ``corr(dW_S, dW_v) = rho``, ``J_v ~ Exp(jump_variance_mean)`` and
     ``J_S | J_v ~ N(jump_spot_mean + jump_spot_per_variance * J_v, jump_spot_std^2)``
     (Eraker, Johannes and Polson 2003; Duffie, Pan and Singleton 2000).
+    ``mu = equity_premium`` is a real-world drift above ``r - q``; option
+    prices do not depend on it. The nested sections add regime switching
+    (``regimes``), scheduled macro events (``events``) and market breadth
+    (``breadth``); their defaults (one regime, no event jumps) leave the
+    single-regime model as it is.
     """
 
     spot0: float = param(5000.0, 0.0, None, lo_open=True, unit="index points",
@@ -97,6 +252,8 @@ class MarketModel:
                         doc="risk-free rate, continuously compounded; cash earns it")
     dividend_yield: float = param(0.015, 0.0, 0.5, unit="1/year",
                                   doc="SPX dividend yield, continuous")
+    equity_premium: float = param(0.0, -2.0, 2.0, unit="1/year",
+                                  doc="SPX drift above r - q on the simulated paths (0: none)")
     jump_intensity: float = param(0.5, 0.0, 252.0, unit="jumps/year",
                                   doc="Poisson intensity lambda of joint SPX/variance jumps")
     jump_spot_mean: float = param(-0.03, -1.0, 1.0, unit="log-return",
@@ -107,6 +264,24 @@ class MarketModel:
                                       doc="mean of the exponential jump in variance")
     jump_spot_per_variance: float = param(-0.5, -20.0, 20.0, unit="log-return per variance",
                                           doc="loading of the log SPX jump on the variance jump")
+    regimes: RegimeChain = field(default_factory=RegimeChain)
+    events: EventSpec = field(default_factory=EventSpec)
+    breadth: BreadthSpec = field(default_factory=BreadthSpec)
+
+    def regime_models(self) -> tuple[MarketModel, ...]:
+        """One single-regime model per regime, in ``regimes.names`` order.
+
+        Each is this model with the regime's overrides applied; the nested
+        regime, event and breadth sections are kept as they are.
+        """
+        overrides = {p.name: p for p in self.regimes.params}
+        models = []
+        for name in self.regimes.names:
+            p = overrides.get(name)
+            changes = {} if p is None else {
+                f: getattr(p, f) for f in REGIME_FIELDS if getattr(p, f) is not None}
+            models.append(dataclasses.replace(self, **changes))
+        return tuple(models)
 
     def jump_moments(self) -> tuple[float, float]:
         """Mean of ``e^J - 1`` and of ``J`` for the SPX jump ``J``.
@@ -156,6 +331,31 @@ class SmileModel:
                            doc="floor of the implied vol")
     max_vol: float = param(3.0, 0.0, 10.0, lo_open=True, unit="1/sqrt(year)",
                            doc="cap of the implied vol")
+
+
+@dataclass(frozen=True)
+class VixSpec:
+    """VIX futures curve and VIX options.
+
+    Futures: the next ``n_futures`` monthly VIX expiries (the Wednesday 30
+    days before the third Friday of the following month), each priced at
+    ``E[VIX_T]`` from the conditional mean and variance of ``VIX_T^2`` under
+    the model (a second-order convexity correction). Options: Black-76 on the
+    future of their expiry, at vol ``option_vol_scale * sigma_model(T) * (1 +
+    option_skew * ln(K/F))`` clipped to ``[min_option_vol, max_option_vol]``,
+    where ``sigma_model(T)^2 T = ln(E[VIX_T^2] / E[VIX_T]^2)`` is the model's
+    lognormal vol of VIX. A positive ``option_skew`` is the upward VIX skew.
+    """
+
+    n_futures: int = param(6, 1, 12, unit="expiries", doc="monthly VIX futures quoted")
+    option_vol_scale: float = param(1.0, 0.0, 10.0, lo_open=True, unit="1",
+                                    doc="multiplier on the model's vol of VIX")
+    option_skew: float = param(0.6, 0.0, 5.0, unit="vol share per unit ln(K/F)",
+                               doc="upward skew of VIX option vols")
+    min_option_vol: float = param(0.2, 0.0, 10.0, lo_open=True, unit="1/sqrt(year)",
+                                  doc="floor of VIX option implied vol")
+    max_option_vol: float = param(3.0, 0.0, 20.0, lo_open=True, unit="1/sqrt(year)",
+                                  doc="cap of VIX option implied vol")
 
 
 @dataclass(frozen=True)
@@ -236,6 +436,7 @@ class Scenario:
     description: str
     market: MarketModel = field(default_factory=MarketModel)
     smile: SmileModel = field(default_factory=SmileModel)
+    vix: VixSpec = field(default_factory=VixSpec)
     costs: CostModel = field(default_factory=CostModel)
     condor: CondorSpec = field(default_factory=CondorSpec)
     account: AccountSpec = field(default_factory=AccountSpec)
@@ -247,6 +448,7 @@ class Scenario:
 SECTIONS: dict[str, type] = {
     "market": MarketModel,
     "smile": SmileModel,
+    "vix": VixSpec,
     "costs": CostModel,
     "condor": CondorSpec,
     "account": AccountSpec,
