@@ -3,9 +3,12 @@
 This is the one place where scenario input is checked (STYLE.md: validate every
 field once, at the edge). The checks are driven by the dataclass fields of
 ``sim.config``: each field's type and its ``param(...)`` metadata (range, open
-or closed bounds, unit) say what a TOML value may be, so adding a parameter to
-``sim.config`` needs no change here. Only the rules that tie two fields together
-(``_CONSISTENCY_RULES``) are written by hand.
+or closed bounds, unit) say what a TOML value may be, and a field whose type
+is a dataclass is a nested table, so adding a parameter to ``sim.config``
+needs no change here. Written by hand are only the regime chain
+(``[market.regimes]``: names, a transition matrix and per-regime tables), the
+event calendar path, and the rules that tie fields together
+(``_CONSISTENCY_RULES`` and ``_check_regimes``).
 
 Document format::
 
@@ -13,6 +16,12 @@ Document format::
     description = "Normal market..." # required string
     [market]                         # each table optional, named as in sim.config.SECTIONS
     rho = -0.7                       # omitted keys take the dataclass defaults
+    [market.regimes]                 # nested tables: [market.regimes], [market.events], ...
+    names = ["calm", "stressed"]
+    transition = [[0.98, 0.02], [0.05, 0.95]]   # per trading day, rows sum to 1
+    initial = "calm"
+    [market.regimes.stressed]        # overrides of the [market] dynamics in one regime
+    theta = 0.06
 
 Every problem is reported as a :class:`ScenarioError` whose message is one line
 naming the file, the dotted key and what is allowed.
@@ -23,20 +32,35 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import importlib
 import json
 import math
 import os
 import re
 import tomllib
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.config import SECTIONS, Scenario, allowed_range
+from scenarios.fields import (
+    CHAIN_KEYS,
+    STATIONARY,
+    field_types,
+    is_string_tuple,
+    is_table,
+    unwrap_optional,
+)
+from sim.config import (
+    SECTIONS,
+    EventSpec,
+    RegimeChain,
+    RegimeParams,
+    Scenario,
+    allowed_range,
+)
 
-__all__ = ["ScenarioError", "describe", "list_presets", "load", "loads", "preset_path"]
+__all__ = ["ScenarioError", "list_presets", "load", "loads", "preset_path"]
 
 #: Folder of the preset scenario files shipped with the package.
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -80,12 +104,18 @@ class ScenarioError(ValueError):
         self.keys = keys if keys else ((key,) if key is not None else ())
 
 
+# Characters str.splitlines() breaks on, written escaped so a message stays one line
+# even when a quoted TOML key or a file name holds them.
+_LINE_BREAKS = {ord(ch): ch.encode("unicode_escape").decode("ascii")
+                for ch in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _error(
     source: str, key: str | None, problem: str, allowed: str | None = None,
     keys: tuple[str, ...] = (),
 ) -> ScenarioError:
     message = f"{source}: {problem}" + ("" if allowed is None else f"; allowed: {allowed}")
-    return ScenarioError(message, path=source, key=key, keys=keys)
+    return ScenarioError(message.translate(_LINE_BREAKS), path=source, key=key, keys=keys)
 
 
 # ---------------------------------------------------------------------------
@@ -196,6 +226,8 @@ def loads(text: str, source: str = "<string>") -> Scenario:
         The TOML document.
     source : str
         Label for error messages and ``Scenario.source`` (usually a file path).
+        A relative ``market.events.calendar`` path is resolved against its
+        folder; for the default ``"<string>"`` that is the working directory.
 
     Returns
     -------
@@ -269,11 +301,6 @@ _FORMATS: dict[str, tuple[Callable[[Any], str | None], str]] = {
 }
 
 
-def _field_types(cls: type) -> dict[str, type]:
-    # sim.config uses `from __future__ import annotations`: field.type is a string.
-    return typing.get_type_hints(cls)
-
-
 def _show(value: Any) -> str:
     """A TOML-like rendering of ``value`` for a one-line message."""
     if isinstance(value, bool):
@@ -286,11 +313,15 @@ def _show(value: Any) -> str:
         text = value.isoformat()
     elif isinstance(value, dict):
         text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         text = "[" + ", ".join(_show(v) for v in value) + "]"
     else:
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _names(names: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(json.dumps(name, ensure_ascii=False) for name in names)
 
 
 def _check_unknown(
@@ -323,9 +354,8 @@ def _validated_value(source: str, dotted: str, f: dataclasses.Field, ftype: type
         return normalized
 
     if kind is None:
-        if not isinstance(value, ftype):
-            raise _error(source, dotted, f"{shown} has the wrong type", ftype.__name__)
-        return value
+        # A type sim.config uses that this loader does not know: a bug here, not bad input.
+        raise TypeError(f"scenarios.loader cannot read {dotted} of type {ftype!r}")
 
     if not kind.accepts(value):
         allowed = f"{kind.noun}, {allowed_range(f)}" if bounded else kind.noun
@@ -354,19 +384,263 @@ def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
     return not (hi is not None and (value >= hi if meta.get("hi_open") else value > hi))
 
 
-def _build_section(source: str, name: str, cls: type, table: Any) -> Any:
-    fields = dataclasses.fields(cls)
+def _string_array(source: str, dotted: str, value: Any, what: str) -> tuple[str, ...]:
+    """A TOML array of strings as a tuple; ``what`` says what is allowed."""
+    if not isinstance(value, list):
+        raise _error(source, dotted, f"{dotted} = {_show(value)} is not an array of strings",
+                     what)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _error(source, dotted, f"{dotted}[{i}] = {_show(item)} is not a string", what)
+    return tuple(value)
+
+
+def _field_value(source: str, dotted: str, f: dataclasses.Field, ftype: Any,
+                 value: Any) -> Any:
+    """The value of one field of a table: a nested table, an array of strings or a scalar."""
+    if is_table(ftype):
+        return _build_table(source, dotted, ftype, value)
+    if is_string_tuple(ftype):
+        return _string_array(source, dotted, value, "an array of strings")
+    # TOML has no null: an optional field is either given (a value) or absent (None).
+    return _validated_value(source, dotted, f, unwrap_optional(ftype)[0], value)
+
+
+def _build_table(source: str, dotted: str, cls: type, table: Any,
+                 fixed: Mapping[str, Any] | None = None) -> Any:
+    """Instance of dataclass ``cls`` from TOML table ``[dotted]``.
+
+    ``fixed`` gives fields the document does not write (a regime's ``name``,
+    taken from its table name); they are not accepted as keys.
+    """
+    builder = _TABLE_BUILDERS.get(cls)
+    if builder is not None:
+        return builder(source, dotted, table)
+    fixed = fixed or {}
+    fields = [f for f in dataclasses.fields(cls) if f.name not in fixed]
     field_names = [f.name for f in fields]
     if not isinstance(table, dict):
-        raise _error(source, name, f"{name} = {_show(table)} is not a table",
-                     f"a table [{name}] with keys {', '.join(field_names)}")
-    _check_unknown(source, table, field_names, prefix=f"{name}.")
-    types = _field_types(cls)
-    values = {
-        f.name: _validated_value(source, f"{name}.{f.name}", f, types[f.name], table[f.name])
-        for f in fields if f.name in table
-    }
+        raise _error(source, dotted, f"{dotted} = {_show(table)} is not a table",
+                     f"a table [{dotted}] with keys {', '.join(field_names)}")
+    _check_unknown(source, table, field_names, prefix=f"{dotted}.")
+    types = field_types(cls)
+    values = dict(fixed)
+    for f in fields:
+        if f.name in table:
+            key = f"{dotted}.{f.name}"
+            value = _field_value(source, key, f, types[f.name], table[f.name])
+            check = _FIELD_CHECKS.get((cls, f.name))
+            values[f.name] = value if check is None else check(source, key, value)
     return cls(**values)
+
+
+# ---------------------------------------------------------------------------
+# The regime chain: [market.regimes] and its [market.regimes.<name>] tables
+# ---------------------------------------------------------------------------
+
+# Regime names that would clash with a key of [market.regimes] or with `initial`.
+_RESERVED_NAMES = frozenset(f.name for f in dataclasses.fields(RegimeChain)) | {STATIONARY}
+_ROW_SUM_TOLERANCE = 1e-9
+
+
+def _regime_names(source: str, dotted: str, value: Any) -> tuple[str, ...]:
+    allowed = ("a non-empty array of distinct non-empty strings, none of "
+               + _names(sorted(_RESERVED_NAMES)))
+    names = _string_array(source, dotted, value, allowed)
+    if not names:
+        raise _error(source, dotted, f"{dotted} is empty", allowed)
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise _error(source, dotted, f"{dotted}[{i}] = {_show(name)} is blank", allowed)
+        if name in _RESERVED_NAMES:
+            raise _error(source, dotted, f"{dotted}[{i}] = {_show(name)} is a reserved word",
+                         allowed)
+        if name in names[:i]:
+            raise _error(source, dotted, f"{dotted} names {_show(name)} twice", allowed)
+    return names
+
+
+def _transition(source: str, dotted: str, value: Any,
+                names: tuple[str, ...]) -> tuple[tuple[float, ...], ...]:
+    """The transition matrix: one row per regime, probabilities summing to 1."""
+    n = len(names)
+    shape = (f"{n} rows of {n} probabilities in [0, 1] (row i: from regime i to each of "
+             f"{_names(names)}), each row summing to 1")
+    if not isinstance(value, list) or len(value) != n:
+        problem = (f"has {len(value)} rows" if isinstance(value, list)
+                   else "is not an array of rows")
+        raise _error(source, dotted, f"{dotted} = {_show(value)} {problem}", shape)
+    rows = []
+    for i, row in enumerate(value):
+        key = f"{dotted}[{i}]"
+        shown = f"{key} (from {_show(names[i])}) = {_show(row)}"
+        if not isinstance(row, list) or len(row) != n:
+            problem = f"has {len(row)} entries" if isinstance(row, list) else "is not an array"
+            raise _error(source, key, f"{shown} {problem}", shape)
+        for j, p in enumerate(row):
+            if not _KINDS[float].accepts(p):
+                raise _error(source, key, f"{shown} has {_show(p)} at column {j}, not a number",
+                             shape)
+            if not 0.0 <= p <= 1.0:  # also refuses nan
+                raise _error(source, key, f"{shown} has {_show(p)} at column {j} "
+                             f"(to {_show(names[j])}), not a probability", shape)
+        total = math.fsum(row)
+        if abs(total - 1.0) > _ROW_SUM_TOLERANCE:
+            raise _error(source, key, f"{shown} sums to {total!r}",
+                         f"each row summing to 1 within {_ROW_SUM_TOLERANCE:g}")
+        rows.append(tuple(float(p) for p in row))
+    return tuple(rows)
+
+
+def _closed_classes(transition: tuple[tuple[float, ...], ...]) -> list[list[int]]:
+    """Closed communicating classes of a Markov chain, each a sorted list of states.
+
+    The stationary distribution is unique exactly when there is one
+    (Norris, *Markov Chains*, 1997, theorems 1.7.7 and 1.5.6).
+    """
+    n = len(transition)
+    reach = []
+    for start in range(n):
+        seen, todo = {start}, [start]
+        while todo:
+            i = todo.pop()
+            for j in range(n):
+                if transition[i][j] > 0.0 and j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        reach.append(seen)
+    classes = {frozenset(reach[i]) for i in range(n) if all(i in reach[j] for j in reach[i])}
+    return sorted(sorted(c) for c in classes)
+
+
+def _build_regimes(source: str, dotted: str, table: Any) -> RegimeChain:
+    """The :class:`RegimeChain` of ``[market.regimes]`` (hand-written: its keys depend
+    on each other, and its sub-tables are named by the regimes)."""
+    keys_text = (f"keys {', '.join(CHAIN_KEYS)} and a table [{dotted}.<name>] per regime "
+                 "that changes the dynamics")
+    if not isinstance(table, dict):
+        raise _error(source, dotted, f"{dotted} = {_show(table)} is not a table",
+                     f"a table [{dotted}] with {keys_text}")
+    default = RegimeChain()
+    names = (_regime_names(source, f"{dotted}.names", table["names"]) if "names" in table
+             else default.names)
+
+    # Unknown keys first: a misspelled key should not be reported as a missing one.
+    for key, value in table.items():
+        if key in CHAIN_KEYS or (isinstance(value, dict) and key in names):
+            continue
+        close = difflib.get_close_matches(key, [*CHAIN_KEYS, *names], n=1)
+        hint = f" (did you mean {dotted}.{close[0]}?)" if close else ""
+        if isinstance(value, dict):
+            raise _error(source, f"{dotted}.{key}",
+                         f"[{dotted}.{key}] is not a regime of {dotted}.names{hint}",
+                         f"a table per regime of {_names(names)}")
+        if key in names:
+            raise _error(source, f"{dotted}.{key}", f"{dotted}.{key} = {_show(value)} is not a "
+                         "table", f"a table [{dotted}.{key}] of overrides of [market] keys")
+        raise _error(source, f"{dotted}.{key}", f"{dotted}.{key} is not a known key{hint}",
+                     keys_text)
+
+    if "names" in table and "transition" not in table:
+        raise _error(source, f"{dotted}.transition", f"{dotted}.transition is missing",
+                     f"required with {dotted}.names: {len(names)} rows of {len(names)} "
+                     "probabilities, each row summing to 1")
+    transition = (_transition(source, f"{dotted}.transition", table["transition"], names)
+                  if "transition" in table else default.transition)
+
+    initial_key = f"{dotted}.initial"
+    initial_allowed = f"one of {_names(names)}, or {_show(STATIONARY)}"
+    if "initial" in table:
+        initial = table["initial"]
+        if not isinstance(initial, str) or (initial not in names and initial != STATIONARY):
+            raise _error(source, initial_key, f"{initial_key} = {_show(initial)} is not a "
+                         "regime name", initial_allowed)
+    elif len(names) > 1:
+        raise _error(source, initial_key, f"{initial_key} is missing",
+                     f"required when {dotted}.names has more than one regime: {initial_allowed}")
+    else:
+        initial = names[0]
+    if initial == STATIONARY and len(classes := _closed_classes(transition)) > 1:
+        shown = "; ".join(_names([names[i] for i in c]) for c in classes)
+        raise _error(source, initial_key,
+                     f"{initial_key} = {_show(STATIONARY)} needs one stationary distribution, "
+                     f"but {dotted}.transition has {len(classes)} closed sets of regimes "
+                     f"({shown})", "a chain in which every regime leads to one closed set, "
+                     "or initial set to a regime name", keys=(initial_key, f"{dotted}.transition"))
+
+    stress: tuple[str, ...] = default.stress
+    if "stress" in table:
+        stress_key = f"{dotted}.stress"
+        allowed = f"an array of distinct names among {_names(names)}"
+        stress = _string_array(source, stress_key, table["stress"], allowed)
+        for i, name in enumerate(stress):
+            if name not in names or name in stress[:i]:
+                problem = "is not a regime name" if name not in names else "is repeated"
+                raise _error(source, stress_key, f"{stress_key}[{i}] = {_show(name)} {problem}",
+                             allowed)
+
+    # One RegimeParams per table given, in the order of `names` (the canonical form).
+    params = tuple(
+        _build_table(source, f"{dotted}.{name}", RegimeParams, table[name], fixed={"name": name})
+        for name in names if name in table)
+    return RegimeChain(names=names, transition=transition, initial=initial, stress=stress,
+                       params=params)
+
+
+# ---------------------------------------------------------------------------
+# The event calendar: "generated", "none" or a CSV file next to the scenario
+# ---------------------------------------------------------------------------
+
+CALENDAR_WORDS = ("generated", "none")
+
+
+def _calendar(source: str, dotted: str, value: str) -> str:
+    """``value`` itself for a keyword, else the CSV file's absolute path, checked."""
+    if value in CALENDAR_WORDS:
+        return value
+    allowed = (f"{_show(CALENDAR_WORDS[0])}, {_show(CALENDAR_WORDS[1])}, or the path of an "
+               "existing CSV file of date,kind, relative to the scenario file")
+    if not value.strip():
+        raise _error(source, dotted, f"{dotted} = {_show(value)} is blank", allowed)
+    # Relative to the scenario file's folder; in-memory text ("<string>") has ".": the CWD.
+    path = os.path.abspath(Path(source).parent / value)
+    if not os.path.isfile(path):
+        raise _error(source, dotted, f"{dotted} = {_show(value)}: no such file {path}", allowed)
+    _check_calendar_file(source, dotted, path)
+    return path
+
+
+def _check_calendar_file(source: str, dotted: str, path: str) -> None:
+    """Let ``sim.market.events.load_calendar_file`` read the file, when it exists.
+
+    The CSV format belongs to the events module; the loader only turns its
+    ``ValueError`` (which names the file and line) into a ScenarioError.
+    """
+    try:
+        events = importlib.import_module("sim.market.events")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("sim.market.events", "sim.market", "sim"):
+            return
+        raise
+    load_calendar_file = getattr(events, "load_calendar_file", None)
+    if load_calendar_file is None:
+        return
+    try:
+        load_calendar_file(path)
+    except ValueError as exc:
+        message = " ".join(str(exc).split())  # keep the error on one line
+        raise _error(source, dotted, f"{dotted}: {message}",
+                     "a CSV file with header date,kind (kind: FOMC, CPI or PPI)") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _error(source, dotted, f"{dotted}: cannot read {path} ({reason})") from None
+
+
+# Tables whose keys depend on each other, and fields that need more than a type check.
+_TABLE_BUILDERS: dict[type, Callable[[str, str, Any], Any]] = {RegimeChain: _build_regimes}
+_FIELD_CHECKS: dict[tuple[type, str], Callable[[str, str, Any], Any]] = {
+    (EventSpec, "calendar"): _calendar,
+}
 
 
 def _build_scenario(document: dict[str, Any], source: str) -> Scenario:
@@ -374,7 +648,7 @@ def _build_scenario(document: dict[str, Any], source: str) -> Scenario:
     allowed_top = [f.name for f in header] + list(SECTIONS)
     _check_unknown(source, document, allowed_top, prefix="")
 
-    header_types = _field_types(Scenario)
+    header_types = field_types(Scenario)
     values: dict[str, Any] = {}
     for f in header:
         kind = _KINDS[header_types[f.name]]
@@ -391,7 +665,7 @@ def _build_scenario(document: dict[str, Any], source: str) -> Scenario:
         values[f.name] = value
 
     for name, cls in SECTIONS.items():
-        values[name] = _build_section(source, name, cls, document.get(name, {}))
+        values[name] = _build_table(source, name, cls, document.get(name, {}))
 
     scenario = Scenario(**values, source=source)
     _check_consistency(scenario, source)
@@ -412,6 +686,11 @@ class _Rule:
     allowed: str
 
 
+def _jump_moments_finite(b: float, m: float) -> bool:
+    # E[e^{b J_v}] = 1 / (1 - b m) for J_v ~ Exp(mean m); infinite when b m >= 1.
+    return b * m < 1
+
+
 _CONSISTENCY_RULES: tuple[_Rule, ...] = (
     _Rule(("condor.dte_min", "condor.dte_max"), lambda lo, hi: lo <= hi,
           "condor.dte_min <= condor.dte_max"),
@@ -422,74 +701,57 @@ _CONSISTENCY_RULES: tuple[_Rule, ...] = (
           "condor.wing_width a multiple of 5"),
     _Rule(("smile.min_vol", "smile.max_vol"), lambda lo, hi: lo < hi,
           "smile.min_vol < smile.max_vol"),
-    # E[e^{b J_v}] = 1 / (1 - b m) for J_v ~ Exp(mean m); infinite when b m >= 1.
-    _Rule(("market.jump_spot_per_variance", "market.jump_variance_mean"),
-          lambda b, m: b * m < 1,
+    _Rule(("vix.min_option_vol", "vix.max_option_vol"), lambda lo, hi: lo < hi,
+          "vix.min_option_vol < vix.max_option_vol"),
+    _Rule(("market.jump_spot_per_variance", "market.jump_variance_mean"), _jump_moments_finite,
           "market.jump_spot_per_variance * market.jump_variance_mean < 1"),
+    # The switch moves probability from non-stress to stress regimes: it needs both kinds.
+    _Rule(("market.breadth.divergence_predicts_stress", "market.regimes.stress",
+           "market.regimes.names"),
+          lambda on, stress, names: not on or 0 < len(stress) < len(names),
+          "market.regimes.stress naming some but not all regimes when "
+          "market.breadth.divergence_predicts_stress = true"),
 )
 
 
 def _lookup(scenario: Scenario, dotted: str) -> Any:
-    section, name = dotted.split(".")
-    return getattr(getattr(scenario, section), name)
+    value: Any = scenario
+    for name in dotted.split("."):
+        value = getattr(value, name)
+    return value
+
+
+def _broken(source: str, keys: tuple[str, ...], values: list[Any], allowed: str,
+            notes: tuple[str, ...] | None = None) -> ScenarioError:
+    notes = notes or ("",) * len(keys)
+    shown = " and ".join(f"{key} = {_show(v)}{note}"
+                         for key, v, note in zip(keys, values, notes, strict=True))
+    verb = "breaks a rule" if len(keys) == 1 else "break a rule"
+    return _error(source, keys[0], f"{shown} {verb}", allowed, keys=keys)
 
 
 def _check_consistency(scenario: Scenario, source: str) -> None:
     for rule in _CONSISTENCY_RULES:
         values = [_lookup(scenario, key) for key in rule.keys]
         if not rule.holds(*values):
-            shown = " and ".join(f"{key} = {_show(v)}" for key, v in zip(rule.keys, values,
-                                                                          strict=True))
-            verb = "breaks a rule" if len(rule.keys) == 1 else "break a rule"
-            raise _error(source, rule.keys[0], f"{shown} {verb}", rule.allowed, keys=rule.keys)
+            raise _broken(source, rule.keys, values, rule.allowed)
+    _check_regimes(scenario, source)
 
 
-# ---------------------------------------------------------------------------
-# Describing a scenario
-# ---------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def describe(scenario: Scenario) -> str:
-    """Plain-text tables of every parameter of a scenario, one table per section.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        A loaded scenario.
-
-    Returns
-    -------
-    str
-        A header (name, description, source), then for each section of
-        ``sim.config.SECTIONS`` a table with columns key, value, unit and
-        definition, taken from the field metadata.
-    """
-    rows: dict[str, list[tuple[str, str, str, str]]] = {}
-    for name, cls in SECTIONS.items():
-        section = getattr(scenario, name)
-        rows[name] = [
-            (f.name, _cell(getattr(section, f.name)), f.metadata.get("unit", ""),
-             f.metadata.get("doc", ""))
-            for f in dataclasses.fields(cls)
-        ]
-    header = ("key", "value", "unit", "definition")
-    all_rows = [header, *(row for section_rows in rows.values() for row in section_rows)]
-    widths = [max(len(row[i]) for row in all_rows) for i in range(3)]
-
-    def line(row: tuple[str, str, str, str]) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) \
-            + "  " + row[3]
-
-    lines = [f"scenario: {scenario.name}", f"description: {scenario.description}",
-             f"source: {scenario.source}"]
-    for name, section_rows in rows.items():
-        lines += ["", f"[{name}]", line(header), line(("-" * widths[0], "-" * widths[1],
-                                                        "-" * widths[2], "-" * 10))]
-        lines += [line(row) for row in section_rows]
-    return "\n".join(lines) + "\n"
+def _check_regimes(scenario: Scenario, source: str) -> None:
+    """Each regime's dynamics, its overrides applied to ``[market]``, keep jump moments finite."""
+    market = scenario.market
+    fields = ("jump_spot_per_variance", "jump_variance_mean")
+    for params in market.regimes.params:
+        overrides = [getattr(params, name) for name in fields]
+        if all(value is None for value in overrides):
+            continue  # the [market] values, already checked
+        values = [getattr(market, name) if value is None else value
+                  for name, value in zip(fields, overrides, strict=True)]
+        if not _jump_moments_finite(*values):
+            keys = tuple(f"market.regimes.{params.name}.{name}" for name in fields)
+            notes = tuple(f" (from market.{name})" if value is None else ""
+                          for name, value in zip(fields, overrides, strict=True))
+            raise _broken(source, keys, values,
+                          "jump_spot_per_variance * jump_variance_mean < 1 in every regime",
+                          notes)

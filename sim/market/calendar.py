@@ -1,4 +1,5 @@
-"""Trading calendar: the dates of the daily ticks and the SPX weekly expiries.
+"""Trading calendar: the dates of the daily ticks, the SPX weekly expiries and
+the weekday rules that macro event schedules are built from.
 
 Business days are Monday to Friday (numpy's ``busday`` functions with the
 default week mask).  No exchange holidays are modelled yet: New Year's Day,
@@ -12,6 +13,9 @@ import numpy as np
 
 #: SPX weekly options (SPXW) expire on Fridays.
 EXPIRY_WEEKMASK = "Fri"
+
+#: numpy week-mask names of the days, Monday first.
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def trading_dates(start_date: str | np.datetime64, n_steps: int) -> np.ndarray:
@@ -75,3 +79,42 @@ def weekly_expiry_dates(first: str | np.datetime64, last: str | np.datetime64) -
     count = max(int(np.busday_count(first, last + 1, weekmask=EXPIRY_WEEKMASK)), 0)
     first_friday = np.busday_offset(first, 0, roll="forward", weekmask=EXPIRY_WEEKMASK)
     return np.busday_offset(first_friday, np.arange(count), weekmask=EXPIRY_WEEKMASK)
+
+
+def nth_weekday(year: int, month: int, weekday: str, n: int) -> np.datetime64:
+    """The ``n``-th given weekday of a month, or the last one for ``n = -1``.
+
+    Parameters
+    ----------
+    year, month : int
+        Calendar month (``month`` 1 to 12).
+    weekday : str
+        Day name as numpy writes it in week masks: ``"Mon"`` ... ``"Sun"``.
+    n : int
+        1 for the first such day of the month, 2 for the second, ...;
+        -1 for the last.
+
+    Returns
+    -------
+    numpy.datetime64
+        ``datetime64[D]`` date.
+
+    Raises
+    ------
+    ValueError
+        If ``weekday`` is not a day name, ``n`` is 0 or below -1, or the
+        month has fewer than ``n`` such days.
+    """
+    if weekday not in WEEKDAYS:
+        raise ValueError(f"weekday must be one of {', '.join(WEEKDAYS)}, got {weekday!r}")
+    if n == 0 or n < -1:
+        raise ValueError(f"n must be >= 1 or -1 (the last), got {n!r}")
+    first = np.datetime64(f"{year:04d}-{month:02d}", "M")
+    first_day = first.astype("datetime64[D]")
+    next_first_day = (first + 1).astype("datetime64[D]")
+    if n == -1:
+        return np.busday_offset(next_first_day - 1, 0, roll="backward", weekmask=weekday)
+    day = np.busday_offset(first_day, n - 1, roll="forward", weekmask=weekday)
+    if day >= next_first_day:
+        raise ValueError(f"{year:04d}-{month:02d} has no {weekday} number {n}")
+    return day

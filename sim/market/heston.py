@@ -1,11 +1,27 @@
-"""SVCJ path generator: Heston variance with joint jumps in SPX and variance.
+"""SVCJ path generator: Heston variance with joint jumps in SPX and variance,
+switching between market regimes, with scheduled macro events and breadth.
 
-Dynamics (see ``sim.config.MarketModel``; Eraker, Johannes and Polson 2003)::
+Dynamics in regime ``r`` (see ``sim.config.MarketModel``; Eraker, Johannes and
+Polson 2003)::
 
-    dv     = kappa (theta - v) dt + xi sqrt(v) dW_v + J_v dN
-    d ln S = (r - q - lambda mbar - v/2) dt + sqrt(v) dW_S + J_S dN
-    corr(dW_S, dW_v) = rho,  J_v ~ Exp(mu_v),
-    J_S | J_v ~ N(mu_S + b J_v, sigma_S^2),  mbar = E[e^{J_S}] - 1.
+    dv     = kappa_r (theta_r - v) dt + xi_r sqrt(v) dW_v + J_v dN
+    d ln S = (r - q + mu_r - lambda_r mbar_r - v/2) dt + sqrt(v) dW_S + J_S dN
+    corr(dW_S, dW_v) = rho_r,  J_v ~ Exp(mu_v,r),
+    J_S | J_v ~ N(mu_S,r + b_r J_v, sigma_S,r^2),  mbar_r = E[e^{J_S}] - 1,
+
+with ``mu_r`` the regime's equity premium (0 by default: the discounted SPX
+is then a martingale). The regime is a Markov chain stepped once per step
+(``sim.market.regimes``); within a step every path uses the parameters of
+its regime at the start of the step, and the variance carries over a switch.
+Steps that end on an FOMC, CPI or PPI day add the event's SPX and variance
+shocks like extra jumps (``sim.market.events``). Breadth
+(``sim.market.breadth``) is drawn from a stream of its own and reads the
+SPX returns; it feeds back only through the switch
+``breadth.divergence_predicts_stress``.
+
+VIX under regime switching is the frozen-regime approximation: the 30-day
+expectation of ``pricing.vix`` uses the current regime's parameters and
+ignores future switches and scheduled events.
 
 Discretisation of one step of length ``dt``, from Andersen, L. (2008),
 "Simple and efficient simulation of the Heston stochastic volatility model",
@@ -20,7 +36,7 @@ Journal of Computational Finance 11(3):
 2. Log spot by Andersen's integrated-variance discretisation, which carries
    the correlation through the variance increment
    (``rho int sqrt(v) dW_v = rho/xi (v' - v - kappa theta dt + kappa int v ds)``):
-   ``ln S' = ln S + (r - q - lambda mbar) dt + K0 + K1 v + K2 v' +
+   ``ln S' = ln S + (r - q + mu - lambda mbar) dt + K0 + K1 v + K2 v' +
    sqrt(K3 v + K4 v') Z_S`` with ``K0 = -rho kappa theta dt / xi``,
    ``K1 = gamma1 dt (kappa rho / xi - 1/2) - rho / xi``,
    ``K2 = gamma2 dt (kappa rho / xi - 1/2) + rho / xi``,
@@ -37,14 +53,14 @@ Journal of Computational Finance 11(3):
    at daily steps.
 3. Jumps: ``N ~ Poisson(lambda dt)`` per step; the variance jump is the sum of
    ``N`` exponentials, ``Gamma(N, mu_v)``; the log spot jump is
-   ``N mu_S + b J_v,total + sigma_S sqrt(N) Z_J``.  The variance jump is added
-   after the QE step, so the correlation term of step 2 only sees the
-   diffusive increment.
+   ``N mu_S + b J_v,total + sigma_S sqrt(N) Z_J``.  The variance jump (and
+   any event variance jump) is added after the QE step, so the correlation
+   term of step 2 only sees the diffusive increment.
 
 When ``xi < XI_DETERMINISTIC`` (``xi = 0`` switches stochastic variance off)
 the variance follows its deterministic mean path between jumps and the log
 spot takes a plain log-Euler step with the exact integrated variance ``I`` of
-that path, ``(r - q - lambda mbar) dt - I/2 + sqrt(I) (rho Z_v +
+that path, ``(r - q + mu - lambda mbar) dt - I/2 + sqrt(I) (rho Z_v +
 sqrt(1 - rho^2) Z_S)``, so nothing divides by ``xi``; the shock is the
 ``xi -> 0`` limit of step 2, which keeps paths continuous in ``xi`` for a seed.
 """
@@ -56,10 +72,13 @@ import math
 import numpy as np
 from numba import njit
 
-from pricing.vix import vix_from_variance
+from pricing.vix import VIX_TAU, vix_from_variance, vix_from_variance_one
 from sim.config import MarketModel
+from sim.market.breadth import divergence_episodes, net_advances_step, step_noise
 from sim.market.calendar import trading_dates
+from sim.market.events import draw_event_shocks, event_flags, has_shocks
 from sim.market.paths import MarketPaths
+from sim.market.regimes import simulate_regimes
 
 #: Andersen's switching level between the quadratic and exponential QE branches.
 PSI_CRITICAL = 1.5
@@ -126,33 +145,67 @@ def generate(
     rng: np.random.Generator,
     start_date: str | np.datetime64 = "2025-01-02",
 ) -> MarketPaths:
-    """Simulate SPX, variance, VIX and jump counts under the SVCJ model.
+    """Simulate SPX, variance, VIX, regimes, events and breadth under regime-switching SVCJ.
 
-    Random numbers come only from ``rng``, step by step, in this order for
-    each step: ``z_var = rng.standard_normal(n_paths)``,
-    ``u_var = rng.uniform(size=n_paths)``,
-    ``z_spot = rng.standard_normal(n_paths)``; then, only if
-    ``jump_intensity > 0``, ``n_jumps = rng.poisson(lambda dt, n_paths)`` and,
-    for the paths with ``n_jumps > 0`` in path order,
-    ``rng.gamma(n_jumps, jump_variance_mean)`` followed by
-    ``rng.standard_normal(n_jumping)``.  The same generator state gives
-    bit-identical paths.
+    Each path follows the dynamics of its current regime (``model.regime_models()``):
+    ``regime[t]`` sets kappa, theta, xi, rho, the drift
+    ``(r - q + equity_premium - lambda mbar) dt`` and the jumps of the step
+    from tick ``t`` to ``t + 1`` (``sim.market.regimes``). The variance
+    carries over a switch. Steps ending on a macro event tick add the
+    event's shocks (``sim.market.events``); breadth (``sim.market.breadth``)
+    reads the SPX returns and, only if ``breadth.divergence_predicts_stress``,
+    tilts the regime transitions.
+
+    The VIX uses the frozen-regime approximation: at each tick it is the
+    30-day log-contract value of ``pricing.vix.vix_from_variance`` under the
+    parameters of the path's current regime (its kappa, theta, jump
+    intensity, variance-jump mean and ``vix_jump_term``), as if the regime
+    lasted 30 days; future regime switches and scheduled events are not
+    priced in.
+
+    Randomness. ``breadth_rng = rng.spawn(1)[0]`` first (this does not
+    advance ``rng``): the breadth stream draws the divergence episodes
+    before the market loop and the net-advances noise after it, so breadth
+    parameters can never change a market draw. Then from ``rng``, in order:
+
+    1. Regimes, only with more than one regime: ``rng.uniform(size=n_paths)``
+       for the first tick if ``regimes.initial == "stationary"``, then
+       ``rng.uniform(size=(n_steps, n_paths))`` for the transitions.
+    2. For each step: ``z_var = rng.standard_normal(n_paths)``,
+       ``u_var = rng.uniform(size=n_paths)``,
+       ``z_spot = rng.standard_normal(n_paths)``; then, only if some regime
+       has ``jump_intensity > 0``, ``n_jumps = rng.poisson(lambda dt)``
+       (``lambda`` of each path's regime; a scalar with ``size=n_paths``
+       when all regimes share it) and, for the paths with ``n_jumps > 0``
+       in path order, ``rng.gamma(n_jumps, jump_variance_mean)`` (of each
+       path's regime; a scalar when all share it)
+       followed by ``rng.standard_normal(n_jumping)``; then, only if the
+       step ends on an event tick with shocks, the draws of
+       ``sim.market.events.draw_event_shocks``.
+
+    With one regime and no event shocks this is exactly the draw order of
+    the single-regime generator, whose paths it reproduces bit for bit. The
+    same generator state gives bit-identical paths.
 
     Parameters
     ----------
     model : MarketModel
-        Market parameters (initial spot and variance included).
+        Market parameters (initial spot and variance, regimes, events and
+        breadth included).
     n_paths : int
         Number of paths, ``>= 1``.
     n_steps : int
         Number of steps after the first tick, ``>= 1``.
     dt : float
-        Step length in years, ``> 0`` (1/252 for daily ticks).  The scheme is
-        accurate for steps short against ``1/kappa``; much longer steps stay
-        finite but the ``rho`` term scales the end-point variance noise by
-        ``kappa dt``.
+        Step length in years, ``> 0`` (``7 / (5 * 365.25)`` for the
+        runner's daily ticks). The scheme is accurate for steps short
+        against ``1/kappa``; much longer steps stay finite but the ``rho``
+        term scales the end-point variance noise by ``kappa dt``. The
+        regime matrix and the divergence episode ends act once per step
+        whatever ``dt`` is (one step is one trading day).
     rng : numpy.random.Generator
-        Source of all randomness; it is advanced.
+        Source of all randomness; it is advanced and one child stream is
+        spawned from its seed sequence.
     start_date : str or numpy.datetime64, optional
         Calendar date of the first tick; rolled forward to a business day.
 
@@ -160,15 +213,18 @@ def generate(
     -------
     MarketPaths
         Arrays of shape ``(n_steps + 1, n_paths)``: spot (index points),
-        variance (annualized), VIX (index points), jumps per step (int32).
+        variance (annualized), VIX (index points), jumps per step (int32),
+        regime (int8), net advances and A/D line (float64), divergence
+        (bool); event flags (uint8) of shape ``(n_steps + 1,)``.
 
     Raises
     ------
     ValueError
         If ``n_paths < 1``, ``n_steps < 1``, ``dt`` is not a positive finite
-        number, or jumps are on with
-        ``jump_spot_per_variance * jump_variance_mean >= 1`` (then
-        ``E[e^J]`` and the drift compensator are infinite).
+        number, the regime chain or the event calendar is invalid, or a
+        regime has jumps on with ``jump_spot_per_variance *
+        jump_variance_mean >= 1`` (then ``E[e^J]`` and the drift compensator
+        are infinite).
     """
     if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 1:
         raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
@@ -178,17 +234,38 @@ def generate(
         raise ValueError(f"dt must be a finite number of years > 0, got {dt!r}")
     n_paths, n_steps, dt = int(n_paths), int(n_steps), float(dt)
 
-    jump_intensity = float(model.jump_intensity)
-    mbar = _jump_moments(model)[0] if jump_intensity > 0.0 else 0.0
-    drift = (model.rate - model.dividend_yield - jump_intensity * mbar) * dt
+    regime_models = model.regime_models()
+    constants = _regime_constants(regime_models, dt)
+    jump_intensity = constants[:, _JUMP_INTENSITY]
+    jump_variance_mean = constants[:, _JUMP_VARIANCE_MEAN]
+    jump_spot_mean = constants[:, _JUMP_SPOT_MEAN]
+    jump_spot_std = constants[:, _JUMP_SPOT_STD]
+    jump_spot_per_variance = constants[:, _JUMP_SPOT_PER_VARIANCE]
+    any_jumps = bool((jump_intensity > 0.0).any())
+    # One intensity (and one variance-jump mean) for all regimes: scalar draws,
+    # exactly those of the single-regime generator.
+    common_intensity = bool((jump_intensity == jump_intensity[0]).all())
+    common_variance_mean = bool((jump_variance_mean == jump_variance_mean[0]).all())
 
     dates = trading_dates(start_date, n_steps)
+    events = event_flags(dates, model.events)
+    event_shocks = has_shocks(model.events)
+
+    breadth_rng = rng.spawn(1)[0]
+    divergence = divergence_episodes(model.breadth, n_paths, n_steps, dt, breadth_rng)
+    regime = simulate_regimes(model.regimes, model.breadth, divergence, rng)
+
     spot = np.empty((n_steps + 1, n_paths))
     variance = np.empty((n_steps + 1, n_paths))
     jumps = np.zeros((n_steps + 1, n_paths), dtype=np.int32)
     spot[0] = model.spot0
     variance[0] = model.variance0
+    advances = np.empty((n_steps + 1, n_paths))
+    ad_line = np.empty((n_steps + 1, n_paths))
+    advances[0] = 0.0
+    ad_line[0] = 0.0
     log_spot = np.full(n_paths, math.log(model.spot0))
+    log_return = np.empty(n_paths)
     jump_log_spot = np.zeros(n_paths)
     jump_variance = np.zeros(n_paths)
 
@@ -196,34 +273,150 @@ def generate(
         z_var = rng.standard_normal(n_paths)
         u_var = rng.uniform(size=n_paths)
         z_spot = rng.standard_normal(n_paths)
-        if jump_intensity > 0.0:
-            n_jumps = rng.poisson(jump_intensity * dt, n_paths)
-            jumps[t + 1] = n_jumps
-            jumping = np.flatnonzero(n_jumps)
+        regime_now = regime[t]
+        if any_jumps or event_shocks:
             jump_log_spot.fill(0.0)
             jump_variance.fill(0.0)
+        if any_jumps:
+            if common_intensity:
+                n_jumps = rng.poisson(jump_intensity[0] * dt, n_paths)
+            else:
+                n_jumps = rng.poisson(jump_intensity[regime_now] * dt)
+            jumps[t + 1] = n_jumps
+            jumping = np.flatnonzero(n_jumps)
             if jumping.size:
                 counts = n_jumps[jumping]
-                variance_jump = rng.gamma(counts, model.jump_variance_mean)
+                jumping_regime = regime_now[jumping]
+                variance_jump = rng.gamma(
+                    counts, jump_variance_mean[0] if common_variance_mean
+                    else jump_variance_mean[jumping_regime])
                 z_jump = rng.standard_normal(jumping.size)
                 jump_variance[jumping] = variance_jump
                 jump_log_spot[jumping] = (
-                    counts * model.jump_spot_mean
-                    + model.jump_spot_per_variance * variance_jump
-                    + model.jump_spot_std * np.sqrt(counts) * z_jump
+                    counts * jump_spot_mean[jumping_regime]
+                    + jump_spot_per_variance[jumping_regime] * variance_jump
+                    + jump_spot_std[jumping_regime] * np.sqrt(counts) * z_jump
                 )
+        if event_shocks and events[t + 1]:
+            event_log_spot, event_variance = draw_event_shocks(
+                int(events[t + 1]), model.events, n_paths, rng)
+            if event_log_spot is not None:
+                jump_log_spot += event_log_spot
+            if event_variance is not None:
+                jump_variance += event_variance
         _svcj_step_kernel(
             log_spot, variance[t], variance[t + 1], spot[t + 1],
-            z_var, u_var, z_spot, jump_log_spot, jump_variance,
-            float(model.kappa), float(model.theta), float(model.xi), float(model.rho),
-            dt, drift,
+            z_var, u_var, z_spot, jump_log_spot, jump_variance, regime_now, constants,
+            log_return,
         )
+        # Breadth while the step's rows are in cache; its draws use its own stream.
+        net_advances_step(advances, ad_line, t, log_return, divergence, variance,
+                          step_noise(model.breadth, n_paths, breadth_rng), model.breadth, dt)
 
-    vix = vix_from_variance(
-        variance, model.kappa, model.theta, jump_intensity, model.jump_variance_mean,
-        vix_jump_term(model),
+    vix = _vix_by_regime(variance, regime, regime_models)
+    return MarketPaths(
+        dates=dates, dt=dt, spot=spot, variance=variance, vix=vix, jumps=jumps,
+        regime=regime, regime_names=tuple(model.regimes.names), events=events,
+        net_advances=advances, ad_line=ad_line, divergence=divergence,
     )
-    return MarketPaths(dates=dates, dt=dt, spot=spot, variance=variance, vix=vix, jumps=jumps)
+
+
+def _vix_by_regime(variance: np.ndarray, regime: np.ndarray,
+                   regime_models: tuple[MarketModel, ...]) -> np.ndarray:
+    """VIX of every tick under the path's current regime (frozen-regime approximation).
+
+    Equal, element by element, to ``pricing.vix.vix_from_variance`` of the
+    ticks in each regime with that regime's parameters; one pass in a kernel
+    instead of a masked copy per regime.
+    """
+    if len(regime_models) == 1:
+        m = regime_models[0]
+        return vix_from_variance(variance, m.kappa, m.theta, m.jump_intensity,
+                                 m.jump_variance_mean, vix_jump_term(m))
+    vix_parameters = np.array([
+        (m.kappa, m.theta, m.jump_intensity, m.jump_variance_mean, vix_jump_term(m))
+        for m in regime_models
+    ], dtype=np.float64)
+    vix = np.empty_like(variance)
+    _vix_by_regime_kernel(variance.reshape(-1), regime.reshape(-1), vix_parameters,
+                          vix.reshape(-1), VIX_TAU)
+    return vix
+
+
+# Columns of the per-regime constants table built by _regime_constants.
+_KAPPA, _THETA, _XI, _RHO, _DRIFT = 0, 1, 2, 3, 4
+_DECAY, _W1, _W2, _RHO_BAR, _S2_PER_V, _S2_CONST = 5, 6, 7, 8, 9, 10
+_K0, _K1, _K2, _K3, _K4 = 11, 12, 13, 14, 15
+_JUMP_INTENSITY, _JUMP_VARIANCE_MEAN, _JUMP_SPOT_MEAN = 16, 17, 18
+_JUMP_SPOT_STD, _JUMP_SPOT_PER_VARIANCE = 19, 20
+_N_CONSTANTS = 21
+
+
+def _regime_constants(regime_models: tuple[MarketModel, ...], dt: float) -> np.ndarray:
+    """Per-regime step constants, ``(n_regimes, _N_CONSTANTS)`` float64, built once per run.
+
+    Raises
+    ------
+    ValueError
+        If a regime with jumps has ``E[e^J]`` infinite; the message names it.
+    """
+    table = np.empty((len(regime_models), _N_CONSTANTS))
+    for r, m in enumerate(regime_models):
+        intensity = float(m.jump_intensity)
+        try:
+            mbar = _jump_moments(m)[0] if intensity > 0.0 else 0.0
+        except ValueError as error:
+            if len(regime_models) == 1:
+                raise
+            raise ValueError(f"regime {m.regimes.names[r]!r}: {error}") from None
+        drift = (m.rate - m.dividend_yield + m.equity_premium - intensity * mbar) * dt
+        table[r, :_JUMP_INTENSITY] = _step_constants(
+            float(m.kappa), float(m.theta), float(m.xi), float(m.rho), dt, drift)
+        table[r, _JUMP_INTENSITY:] = (intensity, m.jump_variance_mean, m.jump_spot_mean,
+                                      m.jump_spot_std, m.jump_spot_per_variance)
+    return table
+
+
+@njit(cache=True)
+def _step_constants(kappa: float, theta: float, xi: float, rho: float, dt: float,
+                    drift: float) -> np.ndarray:
+    """Constants of one regime's step, columns ``_KAPPA`` to ``_K4``.
+
+    ``drift`` is ``(r - q + mu - lambda mbar) dt``. The QE moments and
+    Andersen's ``K0..K4`` are left 0 when ``xi < XI_DETERMINISTIC`` (they
+    divide by ``xi``; the deterministic branch does not use them).
+    """
+    out = np.zeros(_JUMP_INTENSITY)
+    decay = math.exp(-kappa * dt)
+    # (1 - e^{-kappa dt}) / kappa, exact via expm1, -> dt as kappa -> 0.
+    x = kappa * dt
+    decay_integral = -math.expm1(-x) / kappa if x > 0.0 else dt
+    w1, w2 = _integration_weights(kappa, dt)
+    out[_KAPPA] = kappa
+    out[_THETA] = theta
+    out[_XI] = xi
+    out[_RHO] = rho
+    out[_DRIFT] = drift
+    out[_DECAY] = decay
+    out[_W1] = w1
+    out[_W2] = w2
+    out[_RHO_BAR] = math.sqrt(max(1.0 - rho * rho, 0.0))
+    if xi >= XI_DETERMINISTIC:
+        # CIR conditional variance s^2 = v * s2_per_v + s2_const (Andersen 2008, QE
+        # moments), written with decay_integral so that kappa = 0 needs no limit.
+        xi2 = xi * xi
+        out[_S2_PER_V] = xi2 * decay * decay_integral
+        out[_S2_CONST] = 0.5 * theta * xi2 * kappa * decay_integral * decay_integral
+        # Andersen (2008) discretisation of ln S with gamma1 dt = w1, gamma2 dt = w2:
+        # ln S' = ln S + K0 + K1 v + K2 v' + sqrt(K3 v + K4 v') Z_S, where the rho/xi
+        # terms are rho int sqrt(v) dW_v = rho/xi (v' - v - kappa theta dt + kappa int v ds).
+        rho_over_xi = rho / xi
+        out[_K0] = -rho_over_xi * kappa * theta * dt
+        out[_K1] = w1 * (kappa * rho_over_xi - 0.5) - rho_over_xi
+        out[_K2] = w2 * (kappa * rho_over_xi - 0.5) + rho_over_xi
+        out[_K3] = w1 * (1.0 - rho * rho)
+        out[_K4] = w2 * (1.0 - rho * rho)
+    return out
 
 
 @njit(cache=True)
@@ -261,61 +454,40 @@ def _svcj_step_kernel(
     z_spot: np.ndarray,
     jump_log_spot: np.ndarray,
     jump_variance: np.ndarray,
-    kappa: float,
-    theta: float,
-    xi: float,
-    rho: float,
-    dt: float,
-    drift: float,
+    regime_now: np.ndarray,
+    constants: np.ndarray,
+    log_return: np.ndarray,
 ) -> None:
-    """Advance every path one step; writes ``log_spot`` in place and the next rows.
+    """Advance every path one step; writes ``log_spot`` and ``log_return`` in place
+    and the next rows.
 
-    ``drift`` is ``(r - q - lambda mbar) dt``; ``jump_*`` are the step's total
-    jumps per path (0 where none arrived).  Inputs are assumed valid.
+    Path ``i`` uses row ``regime_now[i]`` of ``constants`` (``_regime_constants``).
+    ``jump_*`` are the step's total jumps per path, events included (0 where
+    none arrived), added after the diffusive step.  Inputs are assumed valid.
     """
     n_paths = log_spot.size
-    decay = math.exp(-kappa * dt)
-    # (1 - e^{-kappa dt}) / kappa, exact via expm1, -> dt as kappa -> 0.
-    x = kappa * dt
-    decay_integral = -math.expm1(-x) / kappa if x > 0.0 else dt
-    w1, w2 = _integration_weights(kappa, dt)
-    rho_bar = math.sqrt(max(1.0 - rho * rho, 0.0))
-
-    if xi < XI_DETERMINISTIC:
-        for i in range(n_paths):
-            v = variance_now[i]
+    for i in range(n_paths):
+        r = regime_now[i]
+        theta = constants[r, _THETA]
+        decay = constants[r, _DECAY]
+        drift = constants[r, _DRIFT]
+        v = variance_now[i]
+        if constants[r, _XI] < XI_DETERMINISTIC:
             v_diffusive = theta + (v - theta) * decay
             # w1 v + w2 v' is the exact int v ds of the deterministic path, >= 0.
-            integrated = max(w1 * v + w2 * v_diffusive, 0.0)
+            integrated = max(constants[r, _W1] * v + constants[r, _W2] * v_diffusive, 0.0)
             # rho z_var + rho_bar z_spot: the xi -> 0 limit of the QE step below,
             # so paths are continuous in xi for a fixed seed.
-            shock = rho * z_var[i] + rho_bar * z_spot[i]
-            log_spot[i] += (
-                drift - 0.5 * integrated + math.sqrt(integrated) * shock + jump_log_spot[i]
-            )
+            shock = constants[r, _RHO] * z_var[i] + constants[r, _RHO_BAR] * z_spot[i]
+            step = drift - 0.5 * integrated + math.sqrt(integrated) * shock + jump_log_spot[i]
+            log_return[i] = step
+            log_spot[i] += step
             variance_next[i] = v_diffusive + jump_variance[i]
             spot_next[i] = math.exp(log_spot[i])
-        return
+            continue
 
-    # CIR conditional variance s^2 = v * s2_per_v + s2_const (Andersen 2008, QE
-    # moments), written with decay_integral so that kappa = 0 needs no limit.
-    xi2 = xi * xi
-    s2_per_v = xi2 * decay * decay_integral
-    s2_const = 0.5 * theta * xi2 * kappa * decay_integral * decay_integral
-    # Andersen (2008) discretisation of ln S with gamma1 dt = w1, gamma2 dt = w2:
-    # ln S' = ln S + K0 + K1 v + K2 v' + sqrt(K3 v + K4 v') Z_S, where the rho/xi
-    # terms are rho int sqrt(v) dW_v = rho/xi (v' - v - kappa theta dt + kappa int v ds).
-    rho_over_xi = rho / xi
-    k0 = -rho_over_xi * kappa * theta * dt
-    k1 = w1 * (kappa * rho_over_xi - 0.5) - rho_over_xi
-    k2 = w2 * (kappa * rho_over_xi - 0.5) + rho_over_xi
-    k3 = w1 * (1.0 - rho * rho)
-    k4 = w2 * (1.0 - rho * rho)
-
-    for i in range(n_paths):
-        v = variance_now[i]
         m = theta + (v - theta) * decay
-        s2 = v * s2_per_v + s2_const
+        s2 = v * constants[r, _S2_PER_V] + constants[r, _S2_CONST]
         m2 = m * m
         if m <= 0.0:
             v_diffusive = 0.0
@@ -342,10 +514,27 @@ def _svcj_step_kernel(
                 beta = one_minus_p / m
                 ratio = one_minus_p / (1.0 - u_var[i])
                 v_diffusive = math.log(ratio) / beta if ratio > 1.0 else 0.0
-        diffusion_var = max(k3 * v + k4 * v_diffusive, 0.0)
-        log_spot[i] += (
-            drift + k0 + k1 * v + k2 * v_diffusive
+        diffusion_var = max(constants[r, _K3] * v + constants[r, _K4] * v_diffusive, 0.0)
+        step = (
+            drift + constants[r, _K0] + constants[r, _K1] * v + constants[r, _K2] * v_diffusive
             + math.sqrt(diffusion_var) * z_spot[i] + jump_log_spot[i]
         )
+        log_return[i] = step
+        log_spot[i] += step
         variance_next[i] = v_diffusive + jump_variance[i]
         spot_next[i] = math.exp(log_spot[i])
+
+
+@njit(cache=True)
+def _vix_by_regime_kernel(variance: np.ndarray, regime: np.ndarray, parameters: np.ndarray,
+                          vix: np.ndarray, tau: float) -> None:
+    """VIX (index points) of flat ``variance`` under row ``regime[i]`` of ``parameters``.
+
+    ``parameters`` columns: kappa, theta, jump intensity, variance-jump mean,
+    jump term of VIX^2.  Writes ``vix`` in place; inputs assumed valid.
+    """
+    for i in range(variance.size):
+        r = regime[i]
+        vix[i] = vix_from_variance_one(variance[i], parameters[r, 0], parameters[r, 1],
+                                       parameters[r, 2], parameters[r, 3], parameters[r, 4],
+                                       tau)

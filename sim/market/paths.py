@@ -30,6 +30,23 @@ class MarketPaths:
     jumps : numpy.ndarray
         int32 count of SVCJ jumps that arrived in the step ending at the tick;
         row 0 is zeros.
+    regime : numpy.ndarray
+        int8 index into ``regime_names`` of the regime at the tick; it sets
+        the dynamics of the step from this tick to the next.
+    regime_names : tuple of str
+        Regime names, in the order of the transition matrix.
+    events : numpy.ndarray
+        uint8 bit flags per tick, shape ``(n_steps + 1,)``: OR of
+        ``sim.market.events.FOMC``, ``CPI``, ``PPI``. The step ending at a
+        flagged tick carried the event's shocks (row 0 is informational).
+    net_advances : numpy.ndarray
+        float64 advancers minus decliners as a share of issues, in
+        ``[-1, 1]``, for the step ending at the tick; row 0 is zeros.
+    ad_line : numpy.ndarray
+        float64 advance-decline line, the running sum of ``net_advances``;
+        row 0 is zeros.
+    divergence : numpy.ndarray
+        bool, whether the path is in a breadth divergence episode at the tick.
     """
 
     dates: np.ndarray
@@ -38,6 +55,12 @@ class MarketPaths:
     variance: np.ndarray
     vix: np.ndarray
     jumps: np.ndarray
+    regime: np.ndarray
+    regime_names: tuple[str, ...]
+    events: np.ndarray
+    net_advances: np.ndarray
+    ad_line: np.ndarray
+    divergence: np.ndarray
 
     def __post_init__(self) -> None:
         if self.dates.ndim != 1 or self.dates.dtype != np.dtype("datetime64[D]"):
@@ -53,13 +76,22 @@ class MarketPaths:
                 f"spot must have shape (n_steps + 1, n_paths) = ({self.dates.shape[0]}, ...), "
                 f"got {shape}"
             )
-        for name in ("spot", "variance", "vix", "jumps"):
+        for name, expected in _PATH_FIELDS.items():
             array = getattr(self, name)
             if array.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
-            expected = np.int32 if name == "jumps" else np.float64
             if array.dtype != expected:
                 raise ValueError(f"{name} must be {np.dtype(expected)}, got {array.dtype}")
+        if self.events.shape != self.dates.shape or self.events.dtype != np.uint8:
+            raise ValueError(f"events must be uint8 of shape {self.dates.shape}, got "
+                             f"{self.events.dtype} with shape {self.events.shape}")
+        names = self.regime_names
+        if (not isinstance(names, tuple) or not names
+                or not all(isinstance(name, str) for name in names)):
+            raise ValueError(f"regime_names must be a non-empty tuple of str, got {names!r}")
+        if self.regime.size and not (0 <= self.regime.min() and self.regime.max() < len(names)):
+            raise ValueError(f"regime must index regime_names (0 to {len(names) - 1}), got "
+                             f"values {self.regime.min()} to {self.regime.max()}")
 
     @property
     def n_steps(self) -> int:
@@ -87,9 +119,17 @@ class MarketPaths:
         if isinstance(path_index, int | np.integer):
             path_index = [int(path_index)]
         return dataclasses.replace(
-            self,
-            spot=self.spot[:, path_index],
-            variance=self.variance[:, path_index],
-            vix=self.vix[:, path_index],
-            jumps=self.jumps[:, path_index],
-        )
+            self, **{name: getattr(self, name)[:, path_index] for name in _PATH_FIELDS})
+
+
+#: Per-path fields of shape ``(n_steps + 1, n_paths)`` and their dtypes.
+_PATH_FIELDS: dict[str, type] = {
+    "spot": np.float64,
+    "variance": np.float64,
+    "vix": np.float64,
+    "jumps": np.int32,
+    "regime": np.int8,
+    "net_advances": np.float64,
+    "ad_line": np.float64,
+    "divergence": np.bool_,
+}

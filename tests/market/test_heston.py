@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from pricing.vix import vix_from_variance
 from sim.config import MarketModel
 from sim.market import generate
-from sim.market.heston import _integration_weights, _svcj_step_kernel, vix_jump_term
+from sim.market.heston import (
+    _integration_weights,
+    _regime_constants,
+    _svcj_step_kernel,
+    vix_jump_term,
+)
 
 N_SE = 4.0
 DAY = 1 / 252
@@ -237,17 +242,25 @@ def test_integration_weights_continuous_at_series_cutoff():
 
 @pytest.mark.parametrize("xi", [0.0, 0.6, 5.0])
 def test_kernel_matches_its_python_twin(xi):
+    # Two regimes per call (the kernel reads each path's row of constants): one
+    # with the xi under test, one QE regime with other parameters.
     rng = np.random.default_rng(19)
     n = 64
     variance_now = rng.exponential(0.05, n)
     variance_now[:4] = 0.0
     inputs = (rng.standard_normal(n), rng.uniform(size=n), rng.standard_normal(n),
               rng.normal(-0.03, 0.05, n), rng.exponential(0.04, n))
-    args = (4.0, 0.035, xi, -0.7, DAY, 0.0001)
+    regimes = (MarketModel(kappa=4.0, theta=0.035, xi=xi, rho=-0.7, equity_premium=0.02),
+               MarketModel(kappa=1.5, theta=0.09, xi=1.2, rho=-0.9, jump_intensity=3.0))
+    constants = _regime_constants(regimes, DAY)
+    regime_now = (rng.uniform(size=n) < 0.3).astype(np.int8)
     results = []
     for kernel in (_svcj_step_kernel, _svcj_step_kernel.py_func):
         log_spot, v_next, s_next = np.full(n, math.log(5000.0)), np.empty(n), np.empty(n)
-        kernel(log_spot, variance_now, v_next, s_next, *inputs, *args)
+        log_return = np.empty(n)
+        kernel(log_spot, variance_now, v_next, s_next, *inputs, regime_now, constants,
+               log_return)
+        np.testing.assert_array_equal(log_spot, math.log(5000.0) + log_return)
         results.append((log_spot, v_next, s_next))
     for jitted, python in zip(*results, strict=True):
         np.testing.assert_allclose(jitted, python, rtol=1e-13, atol=1e-300)
@@ -255,7 +268,9 @@ def test_kernel_matches_its_python_twin(xi):
 
 # --- every valid model gives finite, non-negative paths ----------------------------------------
 
-_MODEL_FIELDS = {f.name: f for f in dataclasses.fields(MarketModel)}
+# The scalar parameters of MarketModel (the nested regime, event and breadth
+# sections are drawn in test_regime_generator.py).
+_MODEL_FIELDS = {f.name: f for f in dataclasses.fields(MarketModel) if "lo" in f.metadata}
 
 
 def _field_values(name: str, hi: float | None = None) -> st.SearchStrategy[float]:
