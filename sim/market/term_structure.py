@@ -12,7 +12,9 @@ expiries come out one day late, on the Wednesday.
 Prices are ``pricing.vix.vix_future``: ``100 E[VIX_T]`` from the conditional
 moments of the variance, with a lognormal convexity correction.  Each path
 may carry its own dynamics (its regime), so the parameters are scalars or
-per-path arrays.
+per-path arrays.  Under regime switching this is an approximation: a path's
+futures are priced as if its current regime's dynamics held until expiry
+(the chance of switching before expiry is ignored).
 """
 
 from __future__ import annotations
