@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sim.config import CostModel, SmileModel
-from sim.instruments import SPX_MULTIPLIER, price_legs
+from sim.config import CostModel
+from sim.instruments import SPX_MULTIPLIER, SpxPricer
 from sim.ledger import Ledger
 
 
@@ -78,23 +78,19 @@ class Book:
         Paths in the batch.
     initial_cash : float
         Dollars per path at the first tick.
-    rate, dividend_yield : float
-        Annualized decimals; cash earns ``rate``.
-    smile : SmileModel
-        Vol model for marking SPX options.
+    pricer : SpxPricer
+        Marks SPX options; its ``rate`` (annualized decimal) is what cash earns.
     costs : CostModel
         Commission and spread model.
     ledger : Ledger, optional
         Where trades are recorded; a new one if omitted.
     """
 
-    def __init__(self, n_paths: int, initial_cash: float, rate: float,
-                 dividend_yield: float, smile: SmileModel, costs: CostModel,
-                 ledger: Ledger | None = None) -> None:
+    def __init__(self, n_paths: int, initial_cash: float, pricer: SpxPricer,
+                 costs: CostModel, ledger: Ledger | None = None) -> None:
         self.n_paths = n_paths
-        self.rate = rate
-        self.dividend_yield = dividend_yield
-        self.smile = smile
+        self.pricer = pricer
+        self.rate = pricer.rate
         self.costs = costs
         self.ledger = ledger if ledger is not None else Ledger()
         self.initial_cash = float(initial_cash)
@@ -198,9 +194,8 @@ class Book:
 
     def refresh_quotes(self, view) -> None:
         """Price every active leg at mid at this tick's market state."""
-        self.quotes = price_legs(view.spot, view.vix, view.day, self.rate,
-                                 self.dividend_yield, self.smile, self.strike, self.is_call,
-                                 self.expiry, self.active)
+        self.quotes = self.pricer.price(view, self.strike, self.is_call, self.expiry,
+                                        self.active)
         self.quotes_tick = view.tick
 
     def quote_new(self, view, strike: np.ndarray, is_call: np.ndarray,
@@ -213,8 +208,7 @@ class Book:
         active = np.ones(shape, dtype=bool) if mask is None else np.broadcast_to(mask, shape)
         is_call = np.broadcast_to(np.asarray(is_call, dtype=bool).reshape(shape[0], -1), shape)
         expiry = np.broadcast_to(np.asarray(expiry, dtype=np.int64), shape)
-        return price_legs(view.spot, view.vix, view.day, self.rate, self.dividend_yield,
-                          self.smile, strike, is_call, expiry, active)
+        return self.pricer.price(view, strike, is_call, expiry, active)
 
     # ---------------------------------------------------------------- phases
     def begin_tick(self, view) -> None:

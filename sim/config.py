@@ -302,28 +302,31 @@ class MarketModel:
 
 @dataclass(frozen=True)
 class SmileModel:
-    """Parametric SPX implied-vol smile, tied to the VIX level.
+    """Parametric SPX implied-vol smile, tied to the model's variance term structure.
 
     ``sigma(K, T) = clip(atm * (1 + skew * u + curvature * u^2), min_vol, max_vol)``
-    with ``atm = atm_vix_ratio * VIX / 100``, moneyness in ATM standard
+    with ``atm = atm_vix_ratio * sqrt(S(T))``, where ``S(T)`` is the model's
+    variance-swap rate to expiry ``T`` (the VIX formula with ``tau = T``, under
+    the pricing measure of the path's current regime, so ``atm =
+    atm_vix_ratio * VIX / 100`` at 30 days), moneyness in ATM standard
     deviations ``x = ln(K / F) / (atm * sqrt(T))`` (``F`` the forward, ``T`` in
     years) and ``u = max_moneyness * tanh(x / max_moneyness)``, which bounds
     the wings (see ``pricing/smile.py``). A negative ``skew`` makes
     out-of-the-money puts dearer than calls.
 
     The defaults are a least-squares fit (``sim.market.smile_fit``) to Monte
-    Carlo option prices of the default market model (spot variance
+    Carlo option prices of the default preset's market (spot variance
     0.015-0.04, 14-45 days, strikes -2.5 to +2 ATM stdevs; RMS error about 0.6
     vol points), so the default scenario prices options close to fair under
     its own dynamics and gives neither the seller nor the buyer a hidden
     edge. Refit them when the market model changes.
     """
 
-    atm_vix_ratio: float = param(0.95, 0.0, 3.0, lo_open=True, unit="1",
-                                 doc="ATM implied vol as a share of VIX/100")
-    skew: float = param(-0.155, -1.0, 1.0, unit="share of ATM vol per ATM stdev",
+    atm_vix_ratio: float = param(0.995, 0.0, 3.0, lo_open=True, unit="1",
+                                 doc="ATM vol as a share of the variance-swap vol to expiry")
+    skew: float = param(-0.144, -1.0, 1.0, unit="share of ATM vol per ATM stdev",
                         doc="slope of the smile in x = ln(K/F)/(atm*sqrt(T))")
-    curvature: float = param(0.016, 0.0, 1.0, unit="share of ATM vol per ATM stdev^2",
+    curvature: float = param(0.014, 0.0, 1.0, unit="share of ATM vol per ATM stdev^2",
                              doc="convexity of the smile in x")
     max_moneyness: float = param(3.0, 0.0, 10.0, lo_open=True, unit="ATM stdevs",
                                  doc="bound of the squashed moneyness; wings flatten beyond it")

@@ -30,7 +30,10 @@ import simpy
 
 from sim.book import Book
 from sim.config import Scenario
+from sim.instruments import SpxPricer
+from sim.market.events import ALL_EVENTS, CPI, FOMC, PPI, days_to_next_event
 from sim.market.paths import MarketPaths
+from sim.market.signals import MarketSignals
 
 #: Phases of a tick, in order.
 PHASES = ("settle", "trade", "mark")
@@ -54,6 +57,20 @@ class MarketView:
         SPX (index points), instantaneous variance (annualized), VIX (index points).
     is_last : bool
         Whether this is the final tick of the run.
+    regime : ndarray of int8, shape (n_paths,)
+        Index of each path's regime (into ``MarketPaths.regime_names``).
+    events : int
+        Bit flags of the macro events of this tick (``sim.market.events``).
+    days_to_event : int
+        Calendar days to the next macro event of any kind after this tick
+        (``sim.market.events.NO_EVENT_DAYS`` when none is left).
+    net_advances, ad_line : ndarray, shape (n_paths,)
+        Breadth: net advances (share of issues) and the advance-decline line.
+    divergence : ndarray of bool, shape (n_paths,)
+        Whether each path is in a breadth divergence episode.
+    signals : MarketSignals or None
+        The batch's signal table (RSI, MACD, realized vol, VIX futures...);
+        read a row with ``view.signal(name)``.
     """
 
     tick: int
@@ -63,6 +80,19 @@ class MarketView:
     variance: np.ndarray
     vix: np.ndarray
     is_last: bool
+    regime: np.ndarray
+    events: int = 0
+    days_to_event: int = 0
+    net_advances: np.ndarray | None = None
+    ad_line: np.ndarray | None = None
+    divergence: np.ndarray | None = None
+    signals: Any = None
+
+    def signal(self, name: str) -> np.ndarray:
+        """This tick's row of a signal of the batch (see ``sim.market.signals``)."""
+        if self.signals is None:
+            raise RuntimeError("no signal table is attached to this view")
+        return self.signals.at(name, self.tick)
 
 
 @dataclass(frozen=True)
@@ -119,10 +149,13 @@ class EventBus:
 class Clock:
     """Drives the ticks: publishes the :class:`MarketView` and fires the phases."""
 
-    def __init__(self, env: simpy.Environment, market: MarketPaths) -> None:
+    def __init__(self, env: simpy.Environment, market: MarketPaths,
+                 signals: MarketSignals | None = None) -> None:
         self.env = env
         self.market = market
+        self.signals = signals
         self.days = market.dates.astype("datetime64[D]").astype(np.int64)
+        self.days_to_event = days_to_next_event(market.dates, market.events)
         self.view: MarketView | None = None
         self._phase_events = {name: env.event() for name in PHASES}
 
@@ -140,7 +173,18 @@ class Clock:
         m = self.market
         return MarketView(tick=tick, date=m.dates[tick], day=int(self.days[tick]),
                           spot=m.spot[tick], variance=m.variance[tick], vix=m.vix[tick],
-                          is_last=tick == self.n_ticks - 1)
+                          is_last=tick == self.n_ticks - 1, regime=m.regime[tick],
+                          events=int(m.events[tick]),
+                          days_to_event=int(self.days_to_event[tick]),
+                          net_advances=m.net_advances[tick], ad_line=m.ad_line[tick],
+                          divergence=m.divergence[tick], signals=self.signals)
+
+    def days_to_next_event(self, kinds: int = ALL_EVENTS) -> int:
+        """Calendar days from the current tick to the next event of ``kinds``."""
+        tick = 0 if self.view is None else self.view.tick
+        if kinds == ALL_EVENTS:
+            return int(self.days_to_event[tick])
+        return int(days_to_next_event(self.market.dates, self.market.events, kinds)[tick])
 
     def run(self):
         """SimPy process: every tick, fire the phases in order."""
@@ -153,6 +197,36 @@ class Clock:
                 event = self._phase_events[name]
                 self._phase_events[name] = self.env.event()
                 event.succeed(self.view)
+
+
+#: Offset of calendar events inside a tick: after settlement, before trading.
+CALENDAR_OFFSET = 0.5
+#: Bus channel of each macro event kind.
+EVENT_CHANNELS = {FOMC: "macro.fomc", CPI: "macro.cpi", PPI: "macro.ppi"}
+
+
+def calendar(env: simpy.Environment, clock: Clock, bus: EventBus):
+    """SimPy process: fire the scheduled events of the run as bus events.
+
+    At each macro-event tick it publishes ``macro.fomc``, ``macro.cpi`` or
+    ``macro.ppi`` (mask: every path; payload ``date``), and on every SPX weekly
+    expiry (Friday) ``expiry.spx``, between the ``settle`` and ``trade`` phases
+    of that tick. It sleeps between events rather than polling every tick.
+    """
+    market = clock.market
+    everyone = np.ones(market.n_paths, dtype=bool)
+    fridays = np.is_busday(market.dates.astype("datetime64[D]"), weekmask="Fri")
+    scheduled = np.flatnonzero((market.events != 0) | fridays)
+    for tick in scheduled:
+        delay = tick * TICK + CALENDAR_OFFSET - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        flags = int(market.events[tick])
+        for kind, channel in EVENT_CHANNELS.items():
+            if flags & kind:
+                bus.publish(channel, int(tick), everyone, date=market.dates[tick])
+        if fridays[tick]:
+            bus.publish("expiry.spx", int(tick), everyone, date=market.dates[tick])
 
 
 @dataclass
@@ -236,14 +310,14 @@ def simulate(scenario: Scenario, market: MarketPaths, agents: Iterable[AgentFact
     BatchResult
     """
     env = simpy.Environment()
-    clock = Clock(env, market)
+    clock = Clock(env, market, MarketSignals(market, scenario))
     bus = EventBus(env)
-    m = scenario.market
-    book = Book(market.n_paths, scenario.account.initial_cash, m.rate, m.dividend_yield,
-                scenario.smile, scenario.costs)
+    pricer = SpxPricer(scenario.market, scenario.smile)
+    book = Book(market.n_paths, scenario.account.initial_cash, pricer, scenario.costs)
     ctx = Context(env=env, clock=clock, bus=bus, book=book, scenario=scenario)
     env.process(book_keeper(ctx, check_identity))
     created = [factory(ctx) for factory in agents]
+    env.process(calendar(env, clock, bus))
     env.process(clock.run())
     env.run()
     return BatchResult(market=market, book=book, agents=created, bus_counts=dict(bus.counts))

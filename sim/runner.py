@@ -20,13 +20,9 @@ from sim.agents.condor import CondorAgent
 from sim.config import Scenario
 from sim.engine import AgentFactory, BatchResult, simulate
 from sim.market import generate
+from sim.market.calendar import TICKS_PER_YEAR
 from sim.metrics import SummaryRow, path_results, summarize
 
-#: Ticks per year of variance time: business days per calendar year (365.25 x 5/7).
-#: The calendar has no holidays, so with this step a calendar year of ticks
-#: carries exactly one year of variance, and the diffusion agrees with option
-#: time to expiry (Actual/365 calendar days) over every whole week.
-TICKS_PER_YEAR = 365.25 * 5.0 / 7.0
 #: The agents of ``alvh run``: the non-trailed condor alone.
 DEFAULT_AGENTS: tuple[AgentFactory, ...] = (CondorAgent,)
 

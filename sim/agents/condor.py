@@ -20,6 +20,13 @@ otherwise it is cash-settled at expiry by the book.
 Bus events published (mask = paths): ``condor.opened`` (payload: strikes,
 credit, contracts, expiry), ``condor.tested`` (spot first at or beyond a
 short strike), ``condor.closed`` (payload: reason).
+
+Signals kept for other agents, per path, updated every trade phase:
+``put_distance`` and ``call_distance``, the distance of SPX to each short
+strike in expected standard deviations to expiry (``ln(S/K_put) / (atm
+sqrt(T))`` and ``ln(K_call/S) / (atm sqrt(T))``, positive on the safe side,
+NaN where no condor is open); the drift toward a strike is their change over
+time (``sim.market.indicators.drift_rate``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine import Agent, Context
-from sim.instruments import DAYS_PER_YEAR, SPX_MULTIPLIER, strikes_for_delta
+from sim.instruments import DAYS_PER_YEAR, SPX_MULTIPLIER
+from sim.market.indicators import drift_to_strike
 
 # Leg order inside the condor's slot block.
 LONG_PUT, SHORT_PUT, SHORT_CALL, LONG_CALL = range(4)
@@ -48,6 +56,8 @@ class CondorAgent(Agent):
         self.contracts = np.zeros(n)
         self.expiry = np.zeros(n, dtype=np.int64)
         self.n_condors = np.zeros(n, dtype=np.int64)
+        self.put_distance = np.full(n, np.nan)
+        self.call_distance = np.full(n, np.nan)
         self.n_exits = {reason: np.zeros(n, dtype=np.int64)
                         for reason in ("profit_target", "stop_loss", "exit_dte", "expiry")}
         super().__init__(ctx)
@@ -60,6 +70,7 @@ class CondorAgent(Agent):
             self._sync_settled(view)
             self._manage(view)
             self._enter(view)
+            self._measure_distances(view)
 
     # ----------------------------------------------------------------- steps
     def _sync_settled(self, view) -> None:
@@ -109,14 +120,11 @@ class CondorAgent(Agent):
         if dte > spec.dte_max:
             return
         book = self.ctx.book
-        market = self.ctx.scenario.market
         T = dte / DAYS_PER_YEAR
-        short_put = strikes_for_delta(view.spot, view.vix, T, market.rate,
-                                      market.dividend_yield, book.smile, spec.short_delta,
-                                      is_call=False, mask=candidates)
-        short_call = strikes_for_delta(view.spot, view.vix, T, market.rate,
-                                       market.dividend_yield, book.smile, spec.short_delta,
-                                       is_call=True, mask=candidates)
+        short_put = book.pricer.strikes_for_delta(view, T, spec.short_delta, is_call=False,
+                                                  mask=candidates)
+        short_call = book.pricer.strikes_for_delta(view, T, spec.short_delta, is_call=True,
+                                                   mask=candidates)
         short_put = np.where(candidates, short_put, 0.0)
         short_call = np.where(candidates, np.maximum(short_call, short_put + 5.0), 0.0)
         strike = np.stack([short_put - spec.wing_width, short_put, short_call,
@@ -143,6 +151,22 @@ class CondorAgent(Agent):
         self.ctx.bus.publish("condor.opened", view.tick, opening, short_put=short_put,
                              short_call=short_call, credit=self.credit,
                              contracts=self.contracts, expiry=expiry)
+
+    def _measure_distances(self, view) -> None:
+        live = self.is_open
+        if not live.any():
+            self.put_distance[:] = np.nan
+            self.call_distance[:] = np.nan
+            return
+        book = self.ctx.book
+        T = np.maximum(self.expiry - view.day, 0) / DAYS_PER_YEAR
+        atm = book.pricer.atm_vol(view, np.where(live, T, 1.0 / DAYS_PER_YEAR))
+        start = self.block.start
+        for strike, is_call, out in ((book.strike[start + SHORT_PUT], False, self.put_distance),
+                                     (book.strike[start + SHORT_CALL], True, self.call_distance)):
+            distance = drift_to_strike(view.spot, np.where(live, strike, view.spot), atm,
+                                       np.where(live, T, 1.0), is_call=is_call)
+            out[:] = np.where(live, distance, np.nan)
 
     def _mark_closed(self, view, mask: np.ndarray, reason: str) -> None:
         self.is_open &= ~mask

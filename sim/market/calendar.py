@@ -118,3 +118,10 @@ def nth_weekday(year: int, month: int, weekday: str, n: int) -> np.datetime64:
     if day >= next_first_day:
         raise ValueError(f"{year:04d}-{month:02d} has no {weekday} number {n}")
     return day
+
+
+#: Ticks per year of variance time: business days per calendar year (365.25 x 5/7).
+#: The calendar has no holidays, so with ``dt = 1 / TICKS_PER_YEAR`` a calendar
+#: year of ticks carries exactly one year of variance, and the diffusion agrees
+#: with option time to expiry (Actual/365 calendar days) over every whole week.
+TICKS_PER_YEAR = 365.25 * 5.0 / 7.0

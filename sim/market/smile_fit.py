@@ -6,7 +6,10 @@ nothing in the scenario says exists. This module measures the disagreement
 and removes it: it prices European options by Monte Carlo under the model
 (discounted mean payoff over simulated terminal SPX levels), converts the
 prices to Black-Scholes implied vols, and fits ``atm_vix_ratio``, ``skew`` and
-``curvature`` by least squares.
+``curvature`` by least squares. The smile's ATM level is read exactly as the
+simulator's SPX pricer reads it (``sim.instruments``): ``atm_vix_ratio`` times
+the model's variance-swap vol to the option's expiry, under the pricing
+measure of the starting regime.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from pricing import implied_vol, smile_vol
+from pricing.vix import spx_atm_vol
 from sim.config import MarketModel, SmileModel
 from sim.market.heston import generate
+from sim.market.pricing_params import regime_pricing_table
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,9 @@ class ImpliedVolQuotes:
         Index points.
     T : ndarray
         Option time to expiry, years (calendar days / 365).
-    vix : ndarray
-        VIX at the pricing date, index points.
+    swap_vol : ndarray
+        The model's variance-swap vol to ``T`` at the pricing date (the ATM
+        level before ``atm_vix_ratio``), annualized decimal.
     implied : ndarray
         Black-Scholes implied vol of the Monte Carlo price, annualized decimal.
     stderr : ndarray
@@ -44,7 +50,7 @@ class ImpliedVolQuotes:
     strike: np.ndarray
     forward: np.ndarray
     T: np.ndarray
-    vix: np.ndarray
+    swap_vol: np.ndarray
     implied: np.ndarray
     stderr: np.ndarray
 
@@ -58,7 +64,8 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
     Parameters
     ----------
     model : MarketModel
-        The path model; ``variance0`` is replaced by each of ``variances``.
+        The path model; ``variance0`` is replaced by each of ``variances``. Its
+        ``regimes.initial`` must name a regime (the ATM level is that regime's).
     variances : sequence of float
         Spot variances (annualized) to price from.
     expiries_days : sequence of int
@@ -79,8 +86,13 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
     """
     moneyness = np.linspace(-2.5, 2.0, 10) if moneyness is None else moneyness
     rng = np.random.default_rng(seed)
-    cols: dict[str, list[float]] = {k: [] for k in ("strike", "forward", "T", "vix",
+    cols: dict[str, list[float]] = {k: [] for k in ("strike", "forward", "T", "swap_vol",
                                                    "implied", "stderr")}
+    chain = model.regimes
+    if chain.initial not in chain.names:
+        raise ValueError("model_implied_vols needs market.regimes.initial to name a regime, "
+                         f"got {chain.initial!r}")
+    pricing = regime_pricing_table(model)[:, chain.index(chain.initial)]
     for v0 in variances:
         for days in expiries_days:
             n_steps = int(np.busday_count(np.datetime64("2025-01-06"),
@@ -93,6 +105,7 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
             S0, vix0 = model.spot0, float(paths.vix[0, 0])
             forward = S0 * np.exp((model.rate - model.dividend_yield) * T)
             discount = np.exp(-model.rate * T)
+            swap_vol = float(spx_atm_vol(v0, T, *pricing, 1.0))
             for z in np.asarray(moneyness, dtype=float):
                 K = forward * np.exp(z * vix0 / 100.0 * np.sqrt(T))
                 is_call = K >= forward
@@ -107,7 +120,7 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
                 iv_up = float(implied_vol(price + price_se, S0, K, T, model.rate,
                                           model.dividend_yield, is_call))
                 for key, value in (("strike", K), ("forward", forward), ("T", T),
-                                   ("vix", vix0), ("implied", iv),
+                                   ("swap_vol", swap_vol), ("implied", iv),
                                    ("stderr", abs(iv_up - iv) if np.isfinite(iv_up)
                                     else np.nan)):
                     cols[key].append(value)
@@ -117,7 +130,7 @@ def model_implied_vols(model: MarketModel, variances=(0.015, 0.025, 0.04),
 def smile_errors(smile: SmileModel, quotes: ImpliedVolQuotes) -> np.ndarray:
     """Smile vol minus model-implied vol at each quote, annualized decimal."""
     fitted = smile_vol(quotes.strike, quotes.forward, quotes.T,
-                       smile.atm_vix_ratio * quotes.vix / 100.0, smile.skew, smile.curvature,
+                       smile.atm_vix_ratio * quotes.swap_vol, smile.skew, smile.curvature,
                        smile.max_moneyness, smile.min_vol, smile.max_vol)
     return fitted - quotes.implied
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,26 +13,35 @@ from hypothesis import strategies as st
 from pricing import bs_price
 from sim.agents.condor import CondorAgent
 from sim.book import AccountingError, Book, UncoveredShortError
-from sim.config import CostModel, SmileModel
+from sim.config import CostModel, MarketModel, SmileModel
 from sim.engine import MarketView, simulate
-from sim.instruments import SPX_MULTIPLIER
+from sim.instruments import SPX_MULTIPLIER, SpxPricer
 
 from ..conftest import small_scenario
 
 DAY0 = int(np.datetime64("2025-01-02", "D").astype(np.int64))
 FLAT_SMILE = SmileModel(atm_vix_ratio=1.0, skew=0.0, curvature=0.0)
+# Variance at its mean and no jumps: the variance-swap vol is sqrt(v) at every
+# expiry, so the flat smile prices every option at vol VIX/100.
+FLAT_MARKET = MarketModel(theta=0.04, variance0=0.04, jump_intensity=0.0)
+
+
+def pricer(rate=0.0):
+    market = dataclasses.replace(FLAT_MARKET, rate=rate, dividend_yield=0.0)
+    return SpxPricer(market, FLAT_SMILE)
 NO_COSTS = CostModel(commission=0.0, min_width=0.0, width_share=0.0, vix_widening=0.0)
 
 
 def view(tick, day, spot, vix=20.0, n=3, last=False):
     spot = np.full(n, float(spot)) if np.isscalar(spot) else np.asarray(spot, float)
+    # theta follows the variance so that the vol is flat at VIX/100 for every T.
     return MarketView(tick=tick, date=np.datetime64(day, "D"), day=day, spot=spot,
                       variance=(np.full(n, vix / 100.0)) ** 2, vix=np.full(n, float(vix)),
-                      is_last=last)
+                      is_last=last, regime=np.zeros(n, dtype=np.int8))
 
 
 def condor_book(costs=NO_COSTS, rate=0.0, n=3):
-    book = Book(n, 100_000.0, rate, 0.0, FLAT_SMILE, costs)
+    book = Book(n, 100_000.0, pricer(rate), costs)
     block = book.reserve(4)
     return book, block
 
@@ -147,7 +157,7 @@ def test_identity_catches_a_bookkeeping_slip():
 
 
 def test_naked_short_call_is_refused():
-    book = Book(1, 1e5, 0.0, 0.0, FLAT_SMILE, NO_COSTS)
+    book = Book(1, 1e5, pricer(), NO_COSTS)
     block = book.reserve(1)
     v = view(0, DAY0, 5000.0, n=1)
     book.begin_tick(v)

@@ -50,3 +50,22 @@ def test_console_script_module_entry_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "nosuchpreset" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_calibrate_writes_a_loadable_scenario_and_prints_the_facts(tmp_path, capsys):
+    import scenarios
+
+    out = tmp_path / "cal.toml"
+    assert main(["calibrate", "--out", str(out), "--paths", "4", "--days", "400",
+                 "--keep-smile"]) == 0
+    text = capsys.readouterr().out
+    assert "stylized facts" in text and "VIX AR(1)" in text and "wrote" in text
+    scenario = scenarios.load(str(out))
+    assert scenario.market.regimes.names == ("calm", "normal", "stressed", "crisis")
+
+
+def test_calibrate_to_a_missing_folder_exits_2(tmp_path, capsys):
+    assert main(["calibrate", "--out", str(tmp_path / "no" / "such" / "x.toml"),
+                 "--paths", "2", "--days", "100", "--keep-smile"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "x.toml" in err

@@ -66,3 +66,71 @@ def test_same_seed_same_bits(scenario):
         np.testing.assert_array_equal(a.paths[column], b.paths[column])
     c = run(scenario, n_paths=50, seed=4, batch_size=20)
     assert not np.array_equal(a.paths["pnl"], c.paths["pnl"])
+
+
+class MacroListener(Agent):
+    """Records the macro and expiry events the calendar fires, and what the view says."""
+
+    def __init__(self, ctx):
+        self.fired = []
+        self.days_to_event = []
+        super().__init__(ctx)
+        for channel in ("macro.fomc", "macro.cpi", "macro.ppi", "expiry.spx"):
+            ctx.env.process(self.listen(channel))
+
+    def run(self):
+        while True:
+            view = yield self.ctx.clock.phase("trade")
+            self.days_to_event.append((view.days_to_event,
+                                       self.ctx.clock.days_to_next_event()))
+
+    def listen(self, channel):
+        while True:
+            event = yield self.ctx.bus.wait(channel)
+            self.fired.append((channel, event.tick, self.ctx.env.now, bool(event.mask.all())))
+
+
+def test_calendar_fires_macro_events_on_their_ticks_before_trading(scenario, market):
+    from sim.engine import CALENDAR_OFFSET, TICK
+    from sim.market.events import CPI, FOMC, PPI
+
+    batch = simulate(scenario, market, [MacroListener])
+    listener = batch.agents[0]
+    expected = []
+    for tick, flags in enumerate(market.events):
+        for kind, channel in ((FOMC, "macro.fomc"), (CPI, "macro.cpi"), (PPI, "macro.ppi")):
+            if flags & kind:
+                expected.append((channel, tick))
+    fired_macro = [(c, t) for c, t, _, _ in listener.fired if c.startswith("macro.")]
+    assert expected and fired_macro == expected
+    for _, tick, now, everyone in listener.fired:
+        assert now == tick * TICK + CALENDAR_OFFSET and everyone
+    fridays = np.is_busday(market.dates, weekmask="Fri")
+    assert [t for c, t, _, _ in listener.fired if c == "expiry.spx"] == list(
+        np.flatnonzero(fridays))
+    # Days to the next event: the view and the clock agree, and count down.
+    view_days = [a for a, _ in listener.days_to_event]
+    assert view_days == [b for _, b in listener.days_to_event]
+    first_event = expected[0][1]
+    gap = (market.dates[first_event] - market.dates[0]).astype(int)
+    assert view_days[0] == gap
+
+
+def test_views_carry_regime_breadth_and_signals(scenario, market):
+    seen = {}
+
+    class Reader(Agent):
+        def run(self):
+            while True:
+                view = yield self.ctx.clock.phase("trade")
+                if view.tick == 40:
+                    seen["rsi"] = view.signal("rsi_spx").copy()
+                    seen["slope"] = view.signal("ts_slope").copy()
+                    seen["regime"] = view.regime.copy()
+                    seen["ad"] = view.ad_line.copy()
+
+    simulate(scenario, market, [Reader])
+    assert np.all((seen["rsi"] >= 0) & (seen["rsi"] <= 100))
+    assert np.all(np.isfinite(seen["slope"])) and np.all(seen["slope"] > 0)
+    np.testing.assert_array_equal(seen["regime"], market.regime[40])
+    np.testing.assert_array_equal(seen["ad"], market.ad_line[40])

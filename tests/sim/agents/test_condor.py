@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 from pricing import bs_greeks
 from sim.agents.condor import CondorAgent, first_expiry_on_or_after
 from sim.config import MarketModel
-from sim.engine import simulate
-from sim.instruments import (
-    SPX_MULTIPLIER,
-    smile_args,
-    spx_option_vol_one,
-    strikes_for_delta,
-)
+from sim.engine import MarketView, simulate
+from sim.instruments import SPX_MULTIPLIER, SpxPricer
 from sim.market import generate
 
 from ...conftest import small_scenario
@@ -52,19 +47,21 @@ def test_first_expiry_is_a_friday_on_or_after():
 
 def test_short_strikes_sit_at_the_target_delta_on_the_grid(scenario):
     spot = np.array([4000.0, 5000.0, 6123.0])
-    vix = np.array([12.0, 20.0, 45.0])
+    variance = np.array([0.01, 0.04, 0.25])
+    view = MarketView(tick=0, date=np.datetime64("2025-01-02"), day=20090, spot=spot,
+                      variance=variance, vix=np.full(3, 20.0), is_last=False,
+                      regime=np.zeros(3, dtype=np.int8))
     T = 35 / 365
-    m, smile = scenario.market, scenario.smile
+    m = scenario.market
+    pricer = SpxPricer(m, scenario.smile)
     for is_call in (False, True):
-        K = strikes_for_delta(spot, vix, T, m.rate, m.dividend_yield, smile, 0.16, is_call)
+        K = pricer.strikes_for_delta(view, T, 0.16, is_call)
         assert np.all(K % 5 == 0)
-        vols = np.array([spx_option_vol_one(s, k, T, m.rate, m.dividend_yield, v,
-                                            *smile_args(smile))
-                         for s, k, v in zip(spot, K, vix, strict=True)])
-        delta = bs_greeks(spot, K, T, m.rate, m.dividend_yield, vols, is_call).delta
-        # Rounding to the 5-point grid moves delta by at most gamma x 2.5 points.
-        gamma = bs_greeks(spot, K, T, m.rate, m.dividend_yield, vols, is_call).gamma
-        assert np.all(np.abs(np.abs(delta) - 0.16) <= gamma * 2.5 + 1e-9)
+        vols = pricer.vol(view, K, T)
+        greeks = bs_greeks(spot, K, T, m.rate, m.dividend_yield, vols, is_call)
+        # Rounding to the 5-point grid moves delta by at most gamma x 2.5 points
+        # (plus the smile's own slope, small at this scale).
+        assert np.all(np.abs(np.abs(greeks.delta) - 0.16) <= greeks.gamma * 2.5 * 1.5 + 1e-9)
         assert np.all(K < spot) if not is_call else np.all(K > spot)
 
 
@@ -140,3 +137,18 @@ def test_no_trade_when_budget_buys_less_than_one_contract(scenario, market, budg
     batch = simulate(dataclasses.replace(scenario, condor=spec), market, [CondorAgent])
     assert len(batch.book.ledger) == 0
     np.testing.assert_allclose(batch.book.margin, 0.0)
+
+
+def test_distance_to_short_strikes_is_tracked(scenario, market):
+    batch = simulate(scenario, market, [CondorAgent])
+    condor, book = batch.agents[0], batch.book
+    live = condor.is_open
+    spot = market.spot[-1]
+    # Open condors: positive distances where spot is between the shorts,
+    # negative beyond a short strike, NaN where flat.
+    inside = live & (spot > book.strike[1]) & (spot < book.strike[2])
+    assert inside.any()
+    assert np.all(condor.put_distance[inside] > 0) and np.all(condor.call_distance[inside] > 0)
+    assert np.all(np.isnan(condor.put_distance[~live]))
+    beyond = live & (spot < book.strike[1])
+    assert np.all(condor.put_distance[beyond] < 0)
