@@ -60,8 +60,12 @@ so ``m = E[VIX_T^2] = A + B E[v_T]`` and ``s2 = Var[VIX_T^2] = B^2 Var[v_T]``.
   The convexity correction grows with ``T``, so the futures curve at
   ``v = theta*`` slopes down, and for ``v`` a little below ``theta*`` it can
   too: contango of ``E[VIX_T^2]`` does not imply contango of ``E[VIX_T]``
-  (for the default ``MarketModel`` the front inverts above ``v ~ 0.021``,
-  VIX ~ 16, while ``theta* = 0.04``).  The lognormal match is an
+  (for the default ``MarketModel``, which has no variance risk premium, the
+  front inverts above ``v ~ 0.021``, VIX ~ 16, while ``theta* = 0.04``).
+  Prices take the dynamics of the pricing measure (``sim.config.MarketModel
+  .pricing_model``): with a premium giving ``theta_Q = 2 theta`` the default
+  curve is in contango for every ``v <= theta`` (``theta_Q = 1.5 theta`` is
+  not enough: its front still dips above ``v ~ 0.030``).  The lognormal match is an
   approximation: against Monte Carlo of the default model it overstates
   ``E[VIX_T]`` by about 0.5% at 30 trading days and up to 1.4% at 90 days.
 * The model's lognormal vol of VIX to ``T``:

@@ -691,6 +691,12 @@ def _jump_moments_finite(b: float, m: float) -> bool:
     return b * m < 1
 
 
+def _pricing_kappa_positive(kappa: float, premium: float) -> bool:
+    # kappa_Q = kappa - vol_risk_premium is the variance's speed of mean reversion
+    # under the pricing measure (sim.config.MarketModel); no premium, no condition.
+    return premium == 0 or kappa - premium > 0
+
+
 _CONSISTENCY_RULES: tuple[_Rule, ...] = (
     _Rule(("condor.dte_min", "condor.dte_max"), lambda lo, hi: lo <= hi,
           "condor.dte_min <= condor.dte_max"),
@@ -705,6 +711,9 @@ _CONSISTENCY_RULES: tuple[_Rule, ...] = (
           "vix.min_option_vol < vix.max_option_vol"),
     _Rule(("market.jump_spot_per_variance", "market.jump_variance_mean"), _jump_moments_finite,
           "market.jump_spot_per_variance * market.jump_variance_mean < 1"),
+    _Rule(("market.kappa", "market.vol_risk_premium"), _pricing_kappa_positive,
+          "market.kappa - market.vol_risk_premium > 0 (kappa under the pricing measure) "
+          "when market.vol_risk_premium != 0"),
     # The switch moves probability from non-stress to stress regimes: it needs both kinds.
     _Rule(("market.breadth.divergence_predicts_stress", "market.regimes.stress",
            "market.regimes.names"),
@@ -738,20 +747,29 @@ def _check_consistency(scenario: Scenario, source: str) -> None:
     _check_regimes(scenario, source)
 
 
+#: Rules each regime must obey with its overrides applied to ``[market]``:
+#: (fields, condition, what is allowed).
+_REGIME_RULES: tuple[tuple[tuple[str, ...], Callable[..., bool], str], ...] = (
+    (("jump_spot_per_variance", "jump_variance_mean"), _jump_moments_finite,
+     "jump_spot_per_variance * jump_variance_mean < 1 in every regime"),
+    (("kappa", "vol_risk_premium"), _pricing_kappa_positive,
+     "kappa - vol_risk_premium > 0 (kappa under the pricing measure) in every regime "
+     "whose vol_risk_premium != 0"),
+)
+
+
 def _check_regimes(scenario: Scenario, source: str) -> None:
-    """Each regime's dynamics, its overrides applied to ``[market]``, keep jump moments finite."""
+    """Each regime's dynamics, its overrides applied to ``[market]``, obey `_REGIME_RULES`."""
     market = scenario.market
-    fields = ("jump_spot_per_variance", "jump_variance_mean")
-    for params in market.regimes.params:
-        overrides = [getattr(params, name) for name in fields]
-        if all(value is None for value in overrides):
-            continue  # the [market] values, already checked
-        values = [getattr(market, name) if value is None else value
-                  for name, value in zip(fields, overrides, strict=True)]
-        if not _jump_moments_finite(*values):
-            keys = tuple(f"market.regimes.{params.name}.{name}" for name in fields)
-            notes = tuple(f" (from market.{name})" if value is None else ""
-                          for name, value in zip(fields, overrides, strict=True))
-            raise _broken(source, keys, values,
-                          "jump_spot_per_variance * jump_variance_mean < 1 in every regime",
-                          notes)
+    for fields, holds, allowed in _REGIME_RULES:
+        for params in market.regimes.params:
+            overrides = [getattr(params, name) for name in fields]
+            if all(value is None for value in overrides):
+                continue  # the [market] values, already checked
+            values = [getattr(market, name) if value is None else value
+                      for name, value in zip(fields, overrides, strict=True)]
+            if not holds(*values):
+                keys = tuple(f"market.regimes.{params.name}.{name}" for name in fields)
+                notes = tuple(f" (from market.{name})" if value is None else ""
+                              for name, value in zip(fields, overrides, strict=True))
+                raise _broken(source, keys, values, allowed, notes)

@@ -73,7 +73,7 @@ def allowed_range(f: dataclasses.Field) -> str:
 #: Fields of :class:`MarketModel` that a regime may set for itself.
 REGIME_FIELDS = ("equity_premium", "kappa", "theta", "xi", "rho", "jump_intensity",
                  "jump_spot_mean", "jump_spot_std", "jump_variance_mean",
-                 "jump_spot_per_variance")
+                 "jump_spot_per_variance", "vol_risk_premium")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,9 @@ class RegimeParams:
     jump_spot_per_variance: float | None = param(None, -20.0, 20.0,
                                                  unit="log-return per variance",
                                                  doc="loading of the SPX jump on the variance jump")
+    vol_risk_premium: float | None = param(None, -50.0, 50.0, unit="1/year",
+                                           doc="variance risk premium in this regime: "
+                                               "kappa_Q = kappa - vol_risk_premium")
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,28 @@ class MarketModel:
     (``regimes``), scheduled macro events (``events``) and market breadth
     (``breadth``); their defaults (one regime, no event jumps) leave the
     single-regime model as it is.
+
+    Two measures. The dynamics above are the real-world measure P: the
+    simulated paths (SPX, variance, jumps, regimes) follow them, and
+    ``vol_risk_premium`` does not change them at all. Everything that is a
+    price or an implied quantity uses the pricing measure Q: the VIX index
+    that ``sim.market.generate`` returns, VIX futures, the model vol of VIX
+    behind VIX options and the SPX ATM vol. Q is Heston's (1993, Rev.
+    Financial Studies 6(2), 327-343) market price of volatility risk
+    ``lambda(S, v, t) = lambda_v v``, with ``lambda_v = -vol_risk_premium``:
+    the variance drift under Q is ``kappa (theta - v) - lambda_v v =
+    kappa_Q (theta_Q - v)`` with
+
+    ``kappa_Q = kappa - vol_risk_premium``, ``theta_Q = kappa theta / kappa_Q``,
+
+    so ``kappa_Q theta_Q = kappa theta``; ``xi`` and ``rho`` are the same under
+    both measures. A positive premium (investors pay for variance
+    protection) lowers ``kappa_Q`` and raises ``theta_Q``, which lifts the
+    VIX and the futures curve above the expected realized variance. It needs
+    ``kappa_Q > 0``. Simplification: the jump law (intensity and sizes) is
+    the same under P and Q, so jumps carry no premium of their own.
+    :meth:`pricing_model` and :meth:`pricing_models` give the Q parameters;
+    ``vol_risk_premium = 0`` (the default) makes Q equal to P.
     """
 
     spot0: float = param(5000.0, 0.0, None, lo_open=True, unit="index points",
@@ -264,6 +289,10 @@ class MarketModel:
                                       doc="mean of the exponential jump in variance")
     jump_spot_per_variance: float = param(-0.5, -20.0, 20.0, unit="log-return per variance",
                                           doc="loading of the log SPX jump on the variance jump")
+    vol_risk_premium: float = param(0.0, -50.0, 50.0, unit="1/year",
+                                    doc="variance risk premium: prices use kappa_Q = kappa - "
+                                        "vol_risk_premium, theta_Q = kappa theta / kappa_Q "
+                                        "(0: none)")
     regimes: RegimeChain = field(default_factory=RegimeChain)
     events: EventSpec = field(default_factory=EventSpec)
     breadth: BreadthSpec = field(default_factory=BreadthSpec)
@@ -282,6 +311,101 @@ class MarketModel:
                 f: getattr(p, f) for f in REGIME_FIELDS if getattr(p, f) is not None}
             models.append(dataclasses.replace(self, **changes))
         return tuple(models)
+
+    def pricing_model(self) -> MarketModel:
+        """This model's ``[market]`` dynamics under the pricing measure Q.
+
+        A copy with ``kappa`` and ``theta`` replaced by ``kappa_Q = kappa -
+        vol_risk_premium`` and ``theta_Q = kappa theta / kappa_Q`` and
+        ``vol_risk_premium = 0`` (class docstring); every other field,
+        ``equity_premium`` and the nested sections included, is kept as it
+        is. With ``vol_risk_premium = 0`` it is this model itself, so Q
+        prices are then bit for bit the P formulas.
+
+        It reads the top-level fields only: for a model with regimes use
+        :meth:`pricing_models` (``pricing_model()`` of each of
+        :meth:`regime_models`), and do not call ``regime_models()`` on the
+        result, whose regime overrides are still those of P.
+
+        Returns
+        -------
+        MarketModel
+
+        Raises
+        ------
+        ValueError
+            If ``vol_risk_premium != 0`` and ``kappa_Q <= 0``.
+        """
+        premium = self.vol_risk_premium
+        if premium == 0.0:
+            return self
+        kappa_q = self.kappa - premium
+        if not kappa_q > 0.0:
+            raise ValueError(
+                "market: kappa - vol_risk_premium (kappa under the pricing measure) must be "
+                f"> 0 when vol_risk_premium != 0, got {self.kappa!r} - {premium!r} = {kappa_q!r}")
+        return dataclasses.replace(self, kappa=kappa_q, theta=self.kappa * self.theta / kappa_q,
+                                   vol_risk_premium=0.0)
+
+    def pricing_models(self) -> tuple[MarketModel, ...]:
+        """One single-regime model per regime under the pricing measure Q.
+
+        ``pricing_model()`` of each of :meth:`regime_models`, in
+        ``regimes.names`` order: each regime's ``kappa_Q``, ``theta_Q`` from its
+        own ``kappa``, ``theta`` and ``vol_risk_premium``.
+
+        Raises
+        ------
+        ValueError
+            If a regime has ``kappa_Q <= 0``; with several regimes the message
+            names it.
+        """
+        models = []
+        for name, model in zip(self.regimes.names, self.regime_models(), strict=True):
+            try:
+                models.append(model.pricing_model())
+            except ValueError as error:
+                if self.regimes.n_regimes == 1:
+                    raise
+                raise ValueError(f"regime {name!r}: {error}") from None
+        return tuple(models)
+
+    def under_pricing_measure(self) -> MarketModel:
+        """The whole model, every regime, with its dynamics under Q: for simulating Q paths.
+
+        The ``[market]`` dynamics and each regime's override table that sets
+        ``kappa``, ``theta`` or ``vol_risk_premium`` get their ``kappa_Q`` and
+        ``theta_Q`` and no premium, so that ``under_pricing_measure().regime_models()``
+        has the dynamics of :meth:`pricing_models`. ``equity_premium`` is kept
+        (set it to 0 for the risk-neutral SPX drift). Use it on a scenario's
+        model, not on one of :meth:`regime_models`, whose nested regime table
+        is that of the whole model. Returns this model itself when no premium
+        is set anywhere.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`pricing_models`.
+        """
+        self.pricing_models()  # validates every regime, naming the bad one
+        if self.vol_risk_premium == 0.0 and all(
+                not p.vol_risk_premium for p in self.regimes.params):
+            return self
+        params = []
+        for p in self.regimes.params:
+            if p.kappa is None and p.theta is None and p.vol_risk_premium is None:
+                params.append(p)  # inherits the [market] dynamics, hence their Q form
+                continue
+            regime = dataclasses.replace(
+                self, kappa=self.kappa if p.kappa is None else p.kappa,
+                theta=self.theta if p.theta is None else p.theta,
+                vol_risk_premium=(self.vol_risk_premium if p.vol_risk_premium is None
+                                  else p.vol_risk_premium)).pricing_model()
+            params.append(dataclasses.replace(p, kappa=regime.kappa, theta=regime.theta,
+                                              vol_risk_premium=0.0))
+        top = self.pricing_model()
+        return dataclasses.replace(top, regimes=dataclasses.replace(self.regimes,
+                                                                    params=tuple(params)))
 
     def jump_moments(self) -> tuple[float, float]:
         """Mean of ``e^J - 1`` and of ``J`` for the SPX jump ``J``.
@@ -345,9 +469,14 @@ class VixSpec:
     ``E[VIX_T]`` from the conditional mean and variance of ``VIX_T^2`` under
     the model (a second-order convexity correction). Options: Black-76 on the
     future of their expiry, at vol ``option_vol_scale * sigma_model(T) * (1 +
-    option_skew * ln(K/F))`` clipped to ``[min_option_vol, max_option_vol]``,
+    option_skew * ln(K/F))`` saturated smoothly into ``[min_option_vol,
+    max_option_vol]`` (``pricing.vix_options.soft_clip``: quadratic blends of
+    half-width 0.2 of the band, so the cap adds no butterfly arbitrage),
     where ``sigma_model(T)^2 T = ln(E[VIX_T^2] / E[VIX_T]^2)`` is the model's
     lognormal vol of VIX. A positive ``option_skew`` is the upward VIX skew.
+    Futures and ``sigma_model`` are prices: they use the variance dynamics
+    under the pricing measure (``MarketModel.pricing_models``,
+    ``sim.market.term_structure.vix_futures_for``).
     """
 
     n_futures: int = param(6, 1, 12, unit="expiries", doc="monthly VIX futures quoted")

@@ -45,7 +45,7 @@ Method (the constants are module attributes):
    ``jump_spot_std`` = mean and stdev of the jump days' log returns (the
    pooled stdev when a regime has fewer than two), ``jump_spot_per_variance
    = 0``. ``jump_variance_mean``: on jump days with a VIX close the variance
-   jump is read as ``max(d(VIX^2), 0) / a`` (``a`` below); those days fix one
+   jump is read as ``max(d(VIX^2), 0) / a_Q`` (``a_Q`` below); those days fix one
    ratio ``variance jump / |jump return|`` pooled over them, applied to each
    regime's mean ``|jump return|`` (the documented fallback, as the VIX data
    hold only a few jump days and none in the crisis regime).
@@ -55,12 +55,16 @@ Method (the constants are module attributes):
    least squares (weights ``1/w``, efficient for the CIR shock variance
    ``xi^2 v dt``; ordinary least squares lets the few largest spikes set the
    slope and gives kappa ~ 26 instead of ~ 15), one value for all regimes;
-   per regime ``xi^2 = sum(e^2) / (c a^2 dt sum(w_prev))`` over the regime's
-   AR(1) residuals ``e``, where ``a = (1 - e^{-kappa tau}) / (kappa tau)``,
-   ``tau = 30/365`` (model ``VIX^2 = a v + ...``, so ``dw = a dv``) and ``c``
-   the variance-premium ratio below (``w / c`` proxies ``v``; the diffusion
-   coefficient is the same under both measures, only the level needs the
-   correction); ``rho = corr(r, dw)``. A regime with fewer than
+   per regime ``xi^2 = c sum(e^2) / (a_Q^2 dt sum(w_prev))`` over the
+   regime's AR(1) residuals ``e``, where ``a_Q = (1 - e^{-kappa_Q tau}) /
+   (kappa_Q tau)``, ``tau = 30/365``, ``kappa_Q = kappa - vol_risk_premium``
+   (step 9): the simulated VIX is priced under Q, ``VIX^2 = a_Q v + ...``,
+   so ``dw = a_Q dv`` and the residual variance is ``a_Q^2 xi^2 v dt``; ``c``
+   is the variance-premium ratio below and ``w / c`` proxies the level of
+   ``v`` (the diffusion coefficient is the same under both measures, only
+   the level needs the correction). ``kappa`` is the P speed: the paths'
+   autocorrelation is P's whatever the measure of the VIX. ``rho = corr(r,
+   dw)``. A regime with fewer than
    ``MIN_VIX_DAYS`` such days (the crisis: 2014-2018 had few) takes the
    pooled xi and rho.
 6. ``theta``: the regime's mean annualized squared return on its non-jump
@@ -79,16 +83,34 @@ Method (the constants are module attributes):
    ``sum pi_r (theta_r + lambda_r mu_v,r / kappa)``, rate and dividend
    yield, scheduled events (the data carry no event calendar) and breadth
    (no advance-decline data): their defaults.
+9. Variance risk premium: one ``vol_risk_premium`` (``[market]``, inherited
+   by every regime; ``sim.config.MarketModel``: ``kappa_Q = kappa -
+   vol_risk_premium``, ``theta_Q = kappa theta / kappa_Q``) chosen so that the
+   model's ratio equals the measured ``c`` (`premium_for_ratio`): the
+   stationary mean of the simulated VIX^2, priced under Q, over the
+   stationary mean realized variance of the P paths, diffusive plus jumps,
+   ``sum pi_r E[VIX^2 | r] / sum pi_r (theta*_r + lambda_r E[J_S^2])`` with
+   ``E[v | r] = theta*_r`` (`stationary_variance_ratio`). One premium, not
+   one per regime: ``c`` is one number, measured on 2014-2018 only, which
+   cannot tell the regimes apart. The premium sets ``a_Q``, with which xi and
+   the variance jumps are read (steps 4 and 5), and they move ``theta*`` and
+   so the premium: the two are iterated to a fixed point of the rounded
+   premium (``PREMIUM_ITERATIONS`` rounds at most; two on the shipped data).
 
 Variance-premium ratio ``c``: mean real ``VIX^2`` over the mean realized
 variance of the following 30 calendar days (``365/30`` times the sum of
-squared returns), 2014-2018. The simulator's VIX is model-implied (the
-expected variance, no premium), so it sits below a real VIX of the same
-market by about ``sqrt(c)``. The calibration reports the gap and this
-scalar and adds neither to the simulator.
+squared returns), 2014-2018. Without a premium the simulated VIX is the
+expected variance (the model's ratio is ~1) and sits below a real VIX of
+the same market by about ``sqrt(c)``; step 9 imposes ``c`` through an
+explicit, scenario-stated ``vol_risk_premium``. The paths do not change
+with it (they are P's); the VIX, the VIX futures and options and the SPX
+option prices do.
 
 Smile: refit with ``sim.market.smile_fit`` to Monte Carlo option prices of
-the calibrated model started in each regime at its ``theta``
+the calibrated model under the pricing measure
+(``MarketModel.under_pricing_measure``: every regime's ``kappa_Q``,
+``theta_Q``; option prices are Q expectations, and the smile's ATM level is
+read from the Q variance swap rate) started in each regime at its ``theta``
 (``smile_paths`` paths per state and expiry; 0 keeps the default smile).
 
 Fitted parameters are rounded to ``SIGNIFICANT_DIGITS`` significant digits
@@ -106,10 +128,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import brentq
 
-from pricing.vix import VIX_TAU
+from pricing.vix import VIX_TAU, vix_squared_one
 from sim.config import MarketModel, RegimeChain, RegimeParams, Scenario, SmileModel
-from sim.market.heston import generate
+from sim.market.heston import generate, vix_jump_term
 from sim.market.regimes import stationary_distribution
 from sim.market.smile_fit import ImpliedVolQuotes, fit_smile, model_implied_vols, smile_errors
 from sim.market.stylized import (
@@ -148,6 +171,10 @@ CHECK_PATHS = 16
 CHECK_DAYS = 5030
 #: Monte Carlo paths per state and expiry of the smile refit (0: keep the default smile).
 SMILE_PATHS = 20_000
+#: Most rounds of the fixed point of ``vol_risk_premium`` and the VIX loading (step 9).
+PREMIUM_ITERATIONS = 20
+#: Lower end of the premium search: the lower bound of ``MarketModel.vol_risk_premium``.
+PARAM_LO_PREMIUM = -50.0
 #: Where ``alvh calibrate`` writes the scenario.
 PRESET_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "presets" / "calibrated.toml"
 
@@ -384,10 +411,12 @@ class CalibrationResult:
         matrix = "\n".join(f"  {name:<{width}} " + " ".join(f"{p:8.6f}" for p in row)
                            for name, row in zip(REGIME_NAMES, fit.transition, strict=True))
         smile = ("smile: default kept (not refit)" if self.smile_rms is None else
-                 f"smile: refit to the model's Monte Carlo implied vols, RMS error "
+                 f"smile: refit to the model's Monte Carlo implied vols under Q, RMS error "
                  f"{100 * self.smile_rms[0]:.2f} (default smile) -> "
                  f"{100 * self.smile_rms[1]:.2f} vol points")
         premium = fit.variance_premium_ratio
+        model = fit.model
+        kappa_q = model.kappa - model.vol_risk_premium
         failed = [key for key, ok in self.agreement().items() if not ok]
         return "\n".join([
             f"data: {_DATA_NOTE}",
@@ -408,8 +437,11 @@ class CalibrationResult:
             + ("all facts" if not failed else "all but " + ", ".join(failed)),
             "",
             f"variance premium: mean VIX^2 / mean forward 30-day realized variance 2014-18 = "
-            f"{premium:.2f} (VIX / forward vol ~ {math.sqrt(premium):.2f}); the simulated "
-            "VIX is model-implied, with no premium (not added to the simulator)",
+            f"{premium:.2f} (VIX / forward vol ~ {math.sqrt(premium):.2f}); imposed as "
+            f"vol_risk_premium = {model.vol_risk_premium:g}/yr in every regime (kappa_Q = "
+            f"{kappa_q:.4g}/yr, theta_Q = {model.kappa / kappa_q:.3g} theta), model's "
+            f"stationary mean VIX^2 (Q) / realized variance (P) = "
+            f"{stationary_variance_ratio(model, fit.stationary):.3f}; paths unchanged by it",
             smile,
             *(["time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())]
               if timing else []),
@@ -560,6 +592,90 @@ def variance_premium_ratio(returns: np.ndarray, return_dates: np.ndarray,
     return float(np.mean((vix[usable] / 100.0) ** 2) / np.mean(forward[usable]))
 
 
+def realized_jump_variance(model: MarketModel) -> float:
+    """``lambda E[J_S^2]``: the SPX jumps' share of the realized variance (annualized).
+
+    For ``J_S = mu_S + b J_v + sigma_S Z`` with ``J_v ~ Exp(mean mu_v)``:
+    ``E[J_S^2] = sigma_S^2 + b^2 mu_v^2 + (mu_S + b mu_v)^2``.
+    """
+    b, mu_v = model.jump_spot_per_variance, model.jump_variance_mean
+    mean = model.jump_spot_mean + b * mu_v
+    return model.jump_intensity * (model.jump_spot_std**2 + (b * mu_v) ** 2 + mean**2)
+
+
+def stationary_variance_ratio(model: MarketModel, stationary: np.ndarray) -> float:
+    """The model's counterpart of the variance-premium ratio ``c``.
+
+    ``sum_r pi_r E[VIX^2 | r] / sum_r pi_r E[RV | r]``: the stationary mean of
+    the VIX^2 the simulator prices (under Q) over the stationary mean realized
+    variance of the paths (under P), each regime at its own long-run mean
+    variance ``theta*_r = theta_r + lambda_r mu_v,r / kappa_r`` (the
+    frozen-regime approximation, as ``variance0``). ``VIX^2`` is affine in
+    ``v``, so ``E[VIX^2 | r]`` is the Q formula of ``pricing.vix`` at
+    ``theta*_r``: ``a_Q theta*_r + (1 - a_Q) theta*_Q,r + jump term`` with
+    ``theta*_Q,r = kappa_r theta*_r / kappa_Q,r``. The realized variance is
+    the diffusive ``theta*_r`` plus the jumps' ``lambda E[J_S^2]``
+    (`realized_jump_variance`), as the squared daily returns of the data
+    hold both. Without a premium the ratio is 1 up to the difference of the
+    VIX jump term ``2 lambda (E[e^J] - 1 - E[J])`` from ``lambda E[J^2]``.
+
+    Parameters
+    ----------
+    model : MarketModel
+        Every regime with ``kappa > 0``.
+    stationary : numpy.ndarray
+        Stationary distribution of the regime chain, shape ``(n_regimes,)``.
+
+    Returns
+    -------
+    float
+        The ratio (1: no variance premium).
+    """
+    vix_squared = realized = 0.0
+    for share, p, q in zip(stationary, model.regime_models(), model.pricing_models(),
+                           strict=True):
+        mean_variance = p.theta + p.jump_intensity * p.jump_variance_mean / p.kappa
+        vix_squared += share * vix_squared_one(mean_variance, q.kappa, q.theta,
+                                               q.jump_intensity, q.jump_variance_mean,
+                                               vix_jump_term(q))
+        realized += share * (mean_variance + realized_jump_variance(p))
+    return float(vix_squared / realized)
+
+
+def premium_for_ratio(model: MarketModel, stationary: np.ndarray, ratio: float) -> float:
+    """The ``vol_risk_premium``, one for all regimes, at which the model's ratio is ``ratio``.
+
+    Solves ``stationary_variance_ratio(model with vol_risk_premium = lambda) =
+    ratio`` for ``lambda`` (1/year; the regimes inherit the ``[market]``
+    premium). The ratio falls as ``kappa_Q = kappa - lambda`` rises (both the
+    weight ``a_Q`` of ``v`` and ``(1 - a_Q) theta*_Q`` grow as ``kappa_Q`` falls,
+    with ``kappa_Q theta_Q = kappa theta`` fixed), so the root is unique;
+    Brent's method on ``-50 <= lambda < min_r kappa_r``. The reach is
+    bounded: as ``kappa_Q -> 0`` the ratio tends to about ``1 + kappa tau / 2``
+    (``tau = 30/365``; 1.61 at the fitted kappa ~15, 1.16 at the default
+    kappa 4), since ``kappa_Q theta_Q = kappa theta`` is fixed.
+
+    Raises
+    ------
+    ValueError
+        If no premium in that range reaches ``ratio``.
+    """
+    if any(p.vol_risk_premium is not None for p in model.regimes.params):
+        raise ValueError("premium_for_ratio sets one premium for all regimes; the model's "
+                         "regimes set their own")
+    lo = PARAM_LO_PREMIUM
+    hi = min(m.kappa for m in model.regime_models()) * (1.0 - 1e-9)
+
+    def excess(premium: float) -> float:
+        return stationary_variance_ratio(
+            dataclasses.replace(model, vol_risk_premium=premium), stationary) - ratio
+
+    if not excess(lo) < 0.0 < excess(hi):
+        raise ValueError(f"no vol_risk_premium in [{lo:g}, {hi:g}) gives the variance ratio "
+                         f"{ratio!r}")
+    return float(brentq(excess, lo, hi, xtol=1e-12, rtol=1e-14))
+
+
 def fit_market(history: History | None = None) -> MarketFit:
     """Fit the four-regime SVCJ model to the history (module docstring: the method).
 
@@ -583,7 +699,7 @@ def fit_market(history: History | None = None) -> MarketFit:
     transition = _rounded_transition(transition_matrix(labels, len(REGIME_NAMES)))
     stationary = stationary_distribution(transition)
     jumps = find_jumps(returns, proxy, JUMP_Z, RV_WINDOW)
-    premium = variance_premium_ratio(returns, dates, vix)
+    ratio = variance_premium_ratio(returns, dates, vix)
 
     # Non-jump VIX day pairs: the day's close and the previous trading day's
     # are both known; jump days belong to the jump fit, not the diffusion.
@@ -593,77 +709,99 @@ def fit_market(history: History | None = None) -> MarketFit:
     diffusive = pair & ~jumps
     phi, residuals = _ar1(w_prev[diffusive], w[diffusive])
     kappa = _round(-math.log(phi) * TICKS_PER_YEAR)
-    loading = _vix_loading(kappa)
     residual = np.zeros(returns.size)
     residual[diffusive] = residuals
-
-    def vol_of_variance(mask: np.ndarray) -> float:
-        days = mask & diffusive
-        return math.sqrt(np.sum(residual[days] ** 2)
-                         / (premium * loading**2 * _DT * np.sum(w_prev[days])))
+    everywhere = np.ones(returns.size, dtype=bool)
+    pooled_jump_std = float(np.std(returns[jumps], ddof=1))
 
     def correlation(mask: np.ndarray) -> float:
         days = mask & diffusive
         return float(np.corrcoef(returns[days], (w - w_prev)[days])[0, 1])
 
-    everywhere = np.ones(returns.size, dtype=bool)
-    pooled_xi, pooled_rho = vol_of_variance(everywhere), correlation(everywhere)
+    def fit_at(loading: float) -> tuple[tuple[RegimeFit, ...], RegimeFit, float, MarketModel]:
+        """Regimes, pooled fit, variance-jump ratio and model (no premium) for the
+        weight ``loading`` of ``v`` in the VIX^2 (step 5 of the module docstring)."""
 
-    # Variance jump per unit of absolute jump return, pooled over the jump days
-    # with a VIX close (step 4 of the module docstring).
-    jump_vix = jumps & pair
-    variance_jump = np.maximum(w - w_prev, 0.0)[jump_vix] / loading
-    variance_jump_ratio = float(np.sum(variance_jump) / np.sum(np.abs(returns[jump_vix])))
-    pooled_jump_std = float(np.std(returns[jumps], ddof=1))
+        def vol_of_variance(mask: np.ndarray) -> float:
+            days = mask & diffusive
+            # Residual variance a^2 xi^2 v dt with v proxied by w / c (module docstring).
+            return math.sqrt(ratio * np.sum(residual[days] ** 2)
+                             / (loading**2 * _DT * np.sum(w_prev[days])))
 
-    def regime_fit(name: str, mask: np.ndarray) -> RegimeFit:
-        days = int(mask.sum())
-        n_vix = int(np.sum(mask & diffusive))
-        own = n_vix >= MIN_VIX_DAYS or mask.all()
-        xi, rho = (vol_of_variance(mask), correlation(mask)) if own else (pooled_xi,
-                                                                         pooled_rho)
-        jump_returns = returns[mask & jumps]
-        n_jumps = jump_returns.size
-        realized = float(np.mean(returns[mask & ~jumps] ** 2) * TICKS_PER_YEAR)
-        return RegimeFit(
-            name=name, share=days / returns.size, mean_spell_days=_mean_spell(mask),
-            realized_variance=realized,
-            historical_drift=float(returns[mask].mean() * TICKS_PER_YEAR),
-            n_vix_days=n_vix, kappa=kappa, theta=_round(realized),
-            xi=_round(xi), rho=_round(rho), n_jumps=n_jumps,
-            jump_intensity=_round(n_jumps / (days / TICKS_PER_YEAR)),
-            jump_spot_mean=_round(float(jump_returns.mean())) if n_jumps else 0.0,
-            jump_spot_std=_round(float(jump_returns.std(ddof=1)) if n_jumps >= 2
-                                 else pooled_jump_std),
-            jump_variance_mean=(_round(variance_jump_ratio * float(np.mean(np.abs(jump_returns))))
-                                if n_jumps else 0.0),
-            source="all days" if mask.all() else ("regime" if own else "pooled"))
+        pooled_xi, pooled_rho = vol_of_variance(everywhere), correlation(everywhere)
 
-    regimes = tuple(regime_fit(name, labels == k) for k, name in enumerate(REGIME_NAMES))
-    pooled = regime_fit("pooled", everywhere)
-    chain = RegimeChain(
-        names=REGIME_NAMES,
-        transition=tuple(tuple(float(p) for p in row) for row in transition),
-        initial="stationary",
-        stress=STRESS_REGIMES,
-        params=tuple(RegimeParams(
-            name=f.name, equity_premium=0.0, kappa=f.kappa, theta=f.theta, xi=f.xi,
-            rho=f.rho, jump_intensity=f.jump_intensity, jump_spot_mean=f.jump_spot_mean,
-            jump_spot_std=f.jump_spot_std, jump_variance_mean=f.jump_variance_mean,
-            jump_spot_per_variance=0.0) for f in regimes),
-    )
-    stationary_mean = [float(np.dot(stationary, [f.theta for f in regimes])),
-                       float(np.dot(stationary, [f.mean_variance() for f in regimes]))]
-    model = MarketModel(
-        spot0=SPOT0, variance0=_round(stationary_mean[1]), kappa=kappa,
-        theta=_round(stationary_mean[0]), xi=pooled.xi, rho=pooled.rho, equity_premium=0.0,
-        jump_intensity=pooled.jump_intensity, jump_spot_mean=pooled.jump_spot_mean,
-        jump_spot_std=pooled.jump_spot_std, jump_variance_mean=pooled.jump_variance_mean,
-        jump_spot_per_variance=0.0, regimes=chain,
-    )
+        # Variance jump per unit of absolute jump return, pooled over the jump days
+        # with a VIX close (step 4 of the module docstring).
+        jump_vix = jumps & pair
+        variance_jump = np.maximum(w - w_prev, 0.0)[jump_vix] / loading
+        variance_jump_ratio = float(np.sum(variance_jump) / np.sum(np.abs(returns[jump_vix])))
+
+        def regime_fit(name: str, mask: np.ndarray) -> RegimeFit:
+            days = int(mask.sum())
+            n_vix = int(np.sum(mask & diffusive))
+            own = n_vix >= MIN_VIX_DAYS or mask.all()
+            xi, rho = (vol_of_variance(mask), correlation(mask)) if own else (pooled_xi,
+                                                                             pooled_rho)
+            jump_returns = returns[mask & jumps]
+            n_jumps = jump_returns.size
+            realized = float(np.mean(returns[mask & ~jumps] ** 2) * TICKS_PER_YEAR)
+            return RegimeFit(
+                name=name, share=days / returns.size, mean_spell_days=_mean_spell(mask),
+                realized_variance=realized,
+                historical_drift=float(returns[mask].mean() * TICKS_PER_YEAR),
+                n_vix_days=n_vix, kappa=kappa, theta=_round(realized),
+                xi=_round(xi), rho=_round(rho), n_jumps=n_jumps,
+                jump_intensity=_round(n_jumps / (days / TICKS_PER_YEAR)),
+                jump_spot_mean=_round(float(jump_returns.mean())) if n_jumps else 0.0,
+                jump_spot_std=_round(float(jump_returns.std(ddof=1)) if n_jumps >= 2
+                                     else pooled_jump_std),
+                jump_variance_mean=(_round(variance_jump_ratio
+                                           * float(np.mean(np.abs(jump_returns))))
+                                    if n_jumps else 0.0),
+                source="all days" if mask.all() else ("regime" if own else "pooled"))
+
+        regimes = tuple(regime_fit(name, labels == k) for k, name in enumerate(REGIME_NAMES))
+        pooled = regime_fit("pooled", everywhere)
+        chain = RegimeChain(
+            names=REGIME_NAMES,
+            transition=tuple(tuple(float(p) for p in row) for row in transition),
+            initial="stationary",
+            stress=STRESS_REGIMES,
+            params=tuple(RegimeParams(
+                name=f.name, equity_premium=0.0, kappa=f.kappa, theta=f.theta, xi=f.xi,
+                rho=f.rho, jump_intensity=f.jump_intensity, jump_spot_mean=f.jump_spot_mean,
+                jump_spot_std=f.jump_spot_std, jump_variance_mean=f.jump_variance_mean,
+                jump_spot_per_variance=0.0) for f in regimes),
+        )
+        stationary_mean = [float(np.dot(stationary, [f.theta for f in regimes])),
+                           float(np.dot(stationary, [f.mean_variance() for f in regimes]))]
+        model = MarketModel(
+            spot0=SPOT0, variance0=_round(stationary_mean[1]), kappa=kappa,
+            theta=_round(stationary_mean[0]), xi=pooled.xi, rho=pooled.rho, equity_premium=0.0,
+            jump_intensity=pooled.jump_intensity, jump_spot_mean=pooled.jump_spot_mean,
+            jump_spot_std=pooled.jump_spot_std, jump_variance_mean=pooled.jump_variance_mean,
+            jump_spot_per_variance=0.0, regimes=chain,
+        )
+        return regimes, pooled, variance_jump_ratio, model
+
+    # Step 9: the premium sets the loading a(kappa_Q) that xi and the variance jumps
+    # are read with, and they (through theta*) the premium: iterate to a fixed point
+    # of the rounded premium (two rounds on the shipped data).
+    vol_risk_premium = 0.0
+    for _ in range(PREMIUM_ITERATIONS):
+        regimes, pooled, variance_jump_ratio, model = fit_at(
+            _vix_loading(kappa - vol_risk_premium))
+        solved = _round(premium_for_ratio(model, stationary, ratio))
+        if solved == vol_risk_premium:
+            break
+        vol_risk_premium = solved
+    else:
+        raise RuntimeError(f"vol_risk_premium did not settle in {PREMIUM_ITERATIONS} rounds "
+                           f"(last {vol_risk_premium!r})")
+    model = dataclasses.replace(model, vol_risk_premium=vol_risk_premium)
     return MarketFit(model=model, regimes=regimes, pooled=pooled,
                      thresholds=tuple(float(t) for t in thresholds), transition=transition,
-                     stationary=stationary, variance_premium_ratio=premium,
+                     stationary=stationary, variance_premium_ratio=ratio,
                      variance_jump_ratio=variance_jump_ratio, labels=labels, jump_days=jumps)
 
 
@@ -692,7 +830,10 @@ def refit_smile(fit: MarketFit, n_paths: int, seed: int
 
     Each state starts the chain in one regime (so the VIX of the first tick
     is that regime's) at the regime's ``theta``; expiries and strikes are the
-    defaults of ``sim.market.smile_fit.model_implied_vols``.
+    defaults of ``sim.market.smile_fit.model_implied_vols``. The paths are
+    those of the pricing measure (``fit.model.under_pricing_measure()``):
+    option prices are Q expectations, so the fitted smile keeps the variance
+    risk premium in SPX option prices instead of undoing it.
 
     Returns
     -------
@@ -702,7 +843,7 @@ def refit_smile(fit: MarketFit, n_paths: int, seed: int
     rms : (float, float)
         RMS error of the default and of the refit smile, annualized decimal.
     """
-    model = fit.model
+    model = fit.model.under_pricing_measure()
     quotes = [model_implied_vols(
         dataclasses.replace(model, regimes=dataclasses.replace(model.regimes, initial=f.name)),
         variances=(f.theta,), n_paths=n_paths, ticks_per_year=TICKS_PER_YEAR, seed=seed)
@@ -789,8 +930,9 @@ def scenario_toml(result: CalibrationResult) -> str:
         "Method: 4 regimes by quantiles of the trailing 21-day realized variance; daily",
         "transition matrix from the labelled days; per regime theta from realized variance,",
         "xi and rho from VIX^2 2014-2018 (kappa pooled), jumps = |r| > 4 trailing stdevs;",
-        "equity_premium 0 (historical drift reported, not imposed); the simulated VIX is",
-        "model-implied, without a variance risk premium.",
+        "equity_premium 0 (historical drift reported, not imposed); one vol_risk_premium",
+        "(prices under Q: kappa_Q = kappa - vol_risk_premium) sets the model's stationary",
+        "mean VIX^2 / realized variance to the measured ratio; the paths do not use it.",
         "",
         *result.report(timing=False).splitlines(),
     ]

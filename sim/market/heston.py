@@ -19,9 +19,15 @@ shocks like extra jumps (``sim.market.events``). Breadth
 SPX returns; it feeds back only through the switch
 ``breadth.divergence_predicts_stress``.
 
-VIX under regime switching is the frozen-regime approximation: the 30-day
-expectation of ``pricing.vix`` uses the current regime's parameters and
-ignores future switches and scheduled events.
+The paths follow the real-world measure P. The VIX is a price: it is the
+30-day expectation of ``pricing.vix`` under the pricing measure Q, i.e. with
+each regime's ``kappa_Q = kappa - vol_risk_premium`` and ``theta_Q = kappa
+theta / kappa_Q`` (``MarketModel.pricing_models``; Heston 1993's market price
+of volatility risk, jumps the same under both measures). The premium changes
+the VIX array and nothing else: with the same seed, spot, variance, jumps,
+regimes and breadth are bit for bit those without it. Under regime switching
+the VIX is the frozen-regime approximation: it uses the current regime's
+parameters and ignores future switches and scheduled events.
 
 Discretisation of one step of length ``dt``, from Andersen, L. (2008),
 "Simple and efficient simulation of the Heston stochastic volatility model",
@@ -156,12 +162,15 @@ def generate(
     reads the SPX returns and, only if ``breadth.divergence_predicts_stress``,
     tilts the regime transitions.
 
-    The VIX uses the frozen-regime approximation: at each tick it is the
-    30-day log-contract value of ``pricing.vix.vix_from_variance`` under the
-    parameters of the path's current regime (its kappa, theta, jump
-    intensity, variance-jump mean and ``vix_jump_term``), as if the regime
-    lasted 30 days; future regime switches and scheduled events are not
-    priced in.
+    The VIX is priced under the pricing measure Q and uses the
+    frozen-regime approximation: at each tick it is the 30-day
+    log-contract value of ``pricing.vix.vix_from_variance`` under the Q
+    parameters of the path's current regime (``model.pricing_models()``:
+    its ``kappa_Q``, ``theta_Q``, jump intensity, variance-jump mean and
+    ``vix_jump_term``), as if the regime lasted 30 days; future regime
+    switches and scheduled events are not priced in. ``vol_risk_premium``
+    changes only this array (it draws nothing and steers no path); at 0 in
+    every regime Q is P and the VIX is that of the P parameters, bit for bit.
 
     Randomness. ``breadth_rng = rng.spawn(1)[0]`` first (this does not
     advance ``rng``): the breadth stream draws the divergence episodes
@@ -224,7 +233,8 @@ def generate(
         number, the regime chain or the event calendar is invalid, or a
         regime has jumps on with ``jump_spot_per_variance *
         jump_variance_mean >= 1`` (then ``E[e^J]`` and the drift compensator
-        are infinite).
+        are infinite), or a regime has ``vol_risk_premium != 0`` and
+        ``kappa - vol_risk_premium <= 0`` (no pricing measure).
     """
     if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 1:
         raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
@@ -236,6 +246,8 @@ def generate(
 
     regime_models = model.regime_models()
     constants = _regime_constants(regime_models, dt)
+    # The VIX is a price: each regime's dynamics under Q (validated before any draw).
+    pricing_models = model.pricing_models()
     jump_intensity = constants[:, _JUMP_INTENSITY]
     jump_variance_mean = constants[:, _JUMP_VARIANCE_MEAN]
     jump_spot_mean = constants[:, _JUMP_SPOT_MEAN]
@@ -313,7 +325,7 @@ def generate(
         net_advances_step(advances, ad_line, t, log_return, divergence, variance,
                           step_noise(model.breadth, n_paths, breadth_rng), model.breadth, dt)
 
-    vix = _vix_by_regime(variance, regime, regime_models)
+    vix = _vix_by_regime(variance, regime, pricing_models)
     return MarketPaths(
         dates=dates, dt=dt, spot=spot, variance=variance, vix=vix, jumps=jumps,
         regime=regime, regime_names=tuple(model.regimes.names), events=events,
@@ -326,8 +338,9 @@ def _vix_by_regime(variance: np.ndarray, regime: np.ndarray,
     """VIX of every tick under the path's current regime (frozen-regime approximation).
 
     Equal, element by element, to ``pricing.vix.vix_from_variance`` of the
-    ticks in each regime with that regime's parameters; one pass in a kernel
-    instead of a masked copy per regime.
+    ticks in each regime with that regime's parameters (``generate`` passes
+    the pricing-measure models); one pass in a kernel instead of a masked
+    copy per regime.
     """
     if len(regime_models) == 1:
         m = regime_models[0]

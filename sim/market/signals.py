@@ -38,7 +38,6 @@ from sim.market import indicators
 from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.heston import vix_jump_term
 from sim.market.paths import MarketPaths
-from sim.market.pricing_params import pricing_models
 from sim.market.term_structure import vix_expiries_after, vix_futures
 
 #: Window lengths, ticks.
@@ -132,7 +131,7 @@ class MarketSignals:
 
     def _curve(self, variance: np.ndarray, regime: np.ndarray, T: np.ndarray) -> np.ndarray:
         out = np.empty((variance.size, T.size))
-        for r, priced in enumerate(pricing_models(self.model)):
+        for r, priced in enumerate(self.model.pricing_models()):
             on = regime == r
             if not on.any():
                 continue

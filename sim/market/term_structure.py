@@ -15,6 +15,17 @@ may carry its own dynamics (its regime), so the parameters are scalars or
 per-path arrays.  Under regime switching this is an approximation: a path's
 futures are priced as if its current regime's dynamics held until expiry
 (the chance of switching before expiry is ignored).
+
+Measures. Prices are expectations under the pricing measure Q, whose
+variance dynamics are ``kappa_Q = kappa - vol_risk_premium`` and ``theta_Q =
+kappa theta / kappa_Q`` (``sim.config.MarketModel``), not those of the
+simulated paths (P). `vix_futures` takes the dynamics as given; the
+``*_for`` functions (`vix_futures_for`, `vix_option_model_vol_for`,
+`spx_atm_vol_for`) take the scenario's model and each path's regime and
+look up the Q parameters themselves (`pricing_parameters`), so that no
+caller prices with the P parameters by mistake. With no premium Q is P and
+they equal the low-level functions with the model's own parameters, bit for
+bit.
 """
 
 from __future__ import annotations
@@ -22,9 +33,24 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pricing.vix import vix_future
+from pricing.vix import spx_atm_vol, vix_future, vix_model_vol
+from sim.config import MarketModel
+from sim.market.heston import vix_jump_term
 
-__all__ = ["vix_expiries_after", "vix_expiry", "vix_futures"]
+__all__ = [
+    "PRICING_PARAMETERS",
+    "pricing_parameters",
+    "spx_atm_vol_for",
+    "vix_expiries_after",
+    "vix_expiry",
+    "vix_futures",
+    "vix_futures_for",
+    "vix_option_model_vol_for",
+]
+
+#: Columns of :func:`pricing_parameters`, in the order ``pricing.vix`` takes them.
+PRICING_PARAMETERS = ("kappa", "theta", "xi", "jump_intensity", "jump_variance_mean",
+                      "jump_var_contrib")
 
 #: Calendar days from a VIX expiry to the SPX expiry (third Friday) it prices.
 _DAYS_BEFORE_SPX_EXPIRY = 30
@@ -141,3 +167,158 @@ def vix_futures(
                           jump_var_contrib)]
     futures = vix_future(per_path[0], T_years, *per_path[1:])
     return np.asarray(futures, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Prices from the scenario's model: the pricing-measure parameters per path
+# ---------------------------------------------------------------------------
+
+
+def pricing_parameters(model: MarketModel, regime: ArrayLike) -> tuple[NDArray[np.float64], ...]:
+    """Each path's variance dynamics under the pricing measure Q, from its regime.
+
+    Parameters
+    ----------
+    model : MarketModel
+        The scenario's market model (P parameters, ``vol_risk_premium`` and
+        regimes); its ``pricing_models()`` give the Q parameters.
+    regime : array_like of int
+        Index into ``model.regimes.names`` of each path's current regime, any
+        shape (``MarketPaths.regime[tick]``; 0 for a single-regime model).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Six float64 arrays of the shape of ``regime``, in the order of
+        :data:`PRICING_PARAMETERS`: ``kappa_Q`` (1/year), ``theta_Q``
+        (annualized variance), ``xi`` (1/sqrt(year)), jump intensity
+        (jumps/year), variance-jump mean (annualized variance) and the VIX^2
+        jump term ``2 lambda (E[e^J] - 1 - E[J])`` (annualized variance).
+
+    Raises
+    ------
+    ValueError
+        If a regime index is out of range or not an integer, or a regime has
+        no pricing measure (``kappa_Q <= 0``).
+    """
+    table = np.array([(m.kappa, m.theta, m.xi, m.jump_intensity, m.jump_variance_mean,
+                       vix_jump_term(m)) for m in model.pricing_models()], dtype=np.float64)
+    regime = np.asarray(regime)
+    if regime.dtype.kind not in "iu":
+        raise ValueError(f"regime must hold integer regime indices, got dtype {regime.dtype}")
+    n_regimes = table.shape[0]
+    if regime.size and (regime.min() < 0 or regime.max() >= n_regimes):
+        raise ValueError(f"regime indices must be in 0..{n_regimes - 1} "
+                         f"({', '.join(model.regimes.names)}), got "
+                         f"{int(regime.min())}..{int(regime.max())}")
+    per_path = table[regime]
+    return tuple(np.ascontiguousarray(per_path[..., k]) for k in range(table.shape[1]))
+
+
+def vix_futures_for(model: MarketModel, variance: ArrayLike, regime: ArrayLike,
+                    T_years: ArrayLike) -> NDArray[np.float64]:
+    """VIX futures curve on every path, priced under the pricing measure Q.
+
+    `vix_futures` with the Q parameters of each path's regime
+    (`pricing_parameters`). At ``T = 0`` it is the VIX index that
+    ``sim.market.generate`` returns for the same variance and regime.
+
+    Parameters
+    ----------
+    model : MarketModel
+        The scenario's market model.
+    variance : array_like
+        Instantaneous variance per path (annualized), shape ``(n_paths,)``.
+    regime : array_like of int
+        Each path's regime index, the shape of ``variance`` (or a scalar).
+    T_years : array_like
+        Times to the futures' expiries, years, ``>= 0``, shape ``(n_futures,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Futures prices, index points, shape ``(n_paths, n_futures)``.
+
+    Raises
+    ------
+    ValueError
+        As `pricing_parameters` and `vix_futures`.
+    """
+    variance = np.asarray(variance, dtype=np.float64)
+    parameters = pricing_parameters(model, np.broadcast_to(regime, variance.shape))
+    return vix_futures(variance, T_years, *parameters)
+
+
+def vix_option_model_vol_for(model: MarketModel, variance: ArrayLike, regime: ArrayLike,
+                             T_years: ArrayLike) -> NDArray[np.float64]:
+    """The model's lognormal vol of VIX to each expiry on every path, under Q.
+
+    ``pricing.vix.vix_model_vol`` with the Q parameters of each path's regime:
+    the ``model_vol`` that ``pricing.vix_options`` scales, skews and clips
+    into VIX option vols, consistent with the futures of `vix_futures_for`.
+
+    Parameters
+    ----------
+    model : MarketModel
+        The scenario's market model.
+    variance : array_like
+        Instantaneous variance per path (annualized), shape ``(n_paths,)``.
+    regime : array_like of int
+        Each path's regime index, the shape of ``variance`` (or a scalar).
+    T_years : array_like
+        Times to the options' expiries, years, ``>= 0``, shape ``(n_expiries,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Vol of VIX, annualized decimal, shape ``(n_paths, n_expiries)``.
+
+    Raises
+    ------
+    ValueError
+        As `pricing_parameters`, or a negative input.
+    """
+    variance = np.asarray(variance, dtype=np.float64)
+    parameters = pricing_parameters(model, np.broadcast_to(regime, variance.shape))
+    per_path = [p[..., np.newaxis] for p in (variance, *parameters)]
+    return np.asarray(vix_model_vol(per_path[0], T_years, *per_path[1:]), dtype=np.float64)
+
+
+def spx_atm_vol_for(model: MarketModel, variance: ArrayLike, regime: ArrayLike,
+                    T_years: ArrayLike, atm_ratio: float) -> NDArray[np.float64]:
+    """SPX ATM implied vol to each expiry on every path, under Q.
+
+    ``pricing.vix.spx_atm_vol`` (``atm_ratio`` times the variance swap vol to
+    ``T``) with the Q parameters of each path's regime; at ``T = 30/365`` it
+    is ``atm_ratio`` times the generator's VIX / 100.
+
+    Parameters
+    ----------
+    model : MarketModel
+        The scenario's market model.
+    variance : array_like
+        Instantaneous variance per path (annualized), shape ``(n_paths,)``.
+    regime : array_like of int
+        Each path's regime index, the shape of ``variance`` (or a scalar).
+    T_years : array_like
+        Times to expiry, years, ``>= 0``, shape ``(n_expiries,)``.
+    atm_ratio : float
+        ``SmileModel.atm_vix_ratio``, ``>= 0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ATM vol, annualized decimal, shape ``(n_paths, n_expiries)``.
+
+    Raises
+    ------
+    ValueError
+        As `pricing_parameters`, or a negative input.
+    """
+    variance = np.asarray(variance, dtype=np.float64)
+    kappa, theta, _xi, intensity, jump_mean, jump_term = pricing_parameters(
+        model, np.broadcast_to(regime, variance.shape))
+    per_path = [p[..., np.newaxis] for p in (variance, kappa, theta, intensity, jump_mean,
+                                             jump_term)]
+    return np.asarray(spx_atm_vol(per_path[0], T_years, *per_path[1:], atm_ratio),
+                      dtype=np.float64)

@@ -15,7 +15,7 @@ import pytest
 
 import sim.runner
 from scenarios import load, loads
-from sim.config import SmileModel
+from sim.config import MarketModel, SmileModel
 from sim.market import calibrate as cal
 from sim.market.stylized import (
     FACTS,
@@ -215,6 +215,47 @@ def test_fit_is_a_persistent_ordered_four_regime_chain(result):
     assert fit.model.variance0 == pytest.approx(
         float(np.dot(fit.stationary, [f.mean_variance() for f in fit.regimes])), rel=1e-3)
     assert fit.variance_premium_ratio > 1.0  # VIX^2 above realized variance, 2014-2018
+    # One premium for all regimes, with which the model's ratio is the measured one
+    # (to the rounding of the premium to 4 digits).
+    assert fit.model.vol_risk_premium > 0.0
+    assert all(p.vol_risk_premium is None for p in chain.params)
+    assert 0.0 < fit.model.kappa - fit.model.vol_risk_premium < fit.model.kappa
+    assert cal.stationary_variance_ratio(fit.model, fit.stationary) == pytest.approx(
+        fit.variance_premium_ratio, rel=1e-3)
+    no_premium = dataclasses.replace(fit.model, vol_risk_premium=0.0)
+    assert abs(cal.stationary_variance_ratio(no_premium, fit.stationary) - 1.0) < 0.01
+    # xi was read with the loading of v in the Q VIX^2 (steps 5 and 9).
+    kappa_q = fit.model.kappa - fit.model.vol_risk_premium
+    assert cal._vix_loading(kappa_q) > cal._vix_loading(fit.model.kappa)
+
+
+def test_the_premium_ratio_of_a_model_and_the_premium_that_sets_it():
+    model = MarketModel(kappa=15.0, jump_spot_per_variance=0.0)
+    stationary = np.array([1.0])
+    # Without a premium the ratio is 1 but for the jump term's higher cumulants:
+    # 2 (E[e^J] - 1 - E[J]) against E[J^2] for J ~ N(-0.03, 0.03^2).
+    mbar, mean_jump = model.jump_moments()
+    second = 2.0 * (mbar - mean_jump)
+    theta_star = model.theta + model.jump_intensity * model.jump_variance_mean / model.kappa
+    jumps = model.jump_intensity * (0.03**2 + 0.03**2)
+    assert cal.realized_jump_variance(model) == pytest.approx(jumps, rel=1e-14)
+    assert cal.stationary_variance_ratio(model, stationary) == pytest.approx(
+        (theta_star + model.jump_intensity * second) / (theta_star + jumps), rel=1e-12)
+    # Under Q the stationary VIX^2 is a_Q theta* + (1 - a_Q) kappa theta* / kappa_Q + jump term.
+    premium = cal.premium_for_ratio(model, stationary, 1.3)
+    q = dataclasses.replace(model, vol_risk_premium=premium).pricing_model()
+    a_q = -math.expm1(-q.kappa * 30 / 365) / (q.kappa * 30 / 365)
+    vix_squared = (a_q * theta_star + (1 - a_q) * model.kappa * theta_star / q.kappa
+                   + model.jump_intensity * second)
+    assert vix_squared / (theta_star + jumps) == pytest.approx(1.3, rel=1e-10)
+    assert 0.0 < premium < model.kappa
+    # A larger target needs a larger premium; out of reach is an error: as kappa_Q -> 0
+    # the ratio tends to about 1 + kappa tau / 2 = 1.62 here (1.16 at the default kappa 4).
+    assert cal.premium_for_ratio(model, stationary, 1.4) > premium
+    with pytest.raises(ValueError, match="no vol_risk_premium"):
+        cal.premium_for_ratio(model, stationary, 1.7)
+    with pytest.raises(ValueError, match="no vol_risk_premium"):
+        cal.premium_for_ratio(MarketModel(jump_spot_per_variance=0.0), stationary, 1.3)
 
 
 def test_calibration_is_deterministic_under_a_seed(history):
@@ -241,6 +282,8 @@ def test_simulation_reproduces_sign_and_order_of_magnitude_of_every_fact(result)
     assert min(sim["acf_abs_1"], sim["acf_abs_5"], sim["acf_abs_20"]) > 0
     assert sim["leverage"] < 0 and sim["spx_vix_corr"] < 0
     assert 0.9 < sim["vix_ar1"] < 1.0
+    # The premium brings the VIX to realized vol ratio to the real one (0.93 without).
+    assert sim["vix_to_vol"] == pytest.approx(result.real_facts["vix_to_vol"], rel=0.05)
 
 
 def test_the_scenario_file_reads_back_and_the_shipped_preset_is_current(result, tmp_path):

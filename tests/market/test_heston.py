@@ -285,8 +285,10 @@ def valid_models(draw) -> MarketModel:
     """MarketModel over its documented ranges (config metadata).
 
     spot0 is capped at 1e12 index points (the range is open above; e^709 is
-    where float64 ends), and jump_spot_per_variance * jump_variance_mean < 1
-    when jumps are on (otherwise E[e^J] is infinite and generate refuses).
+    where float64 ends), jump_spot_per_variance * jump_variance_mean < 1
+    when jumps are on (otherwise E[e^J] is infinite and generate refuses),
+    and kappa - vol_risk_premium > 0 when the premium is not 0 (otherwise
+    there is no pricing measure and generate refuses).
     """
     values = {name: draw(_field_values(name)) for name in _MODEL_FIELDS if name != "spot0"}
     values["spot0"] = draw(_field_values("spot0", hi=1e12))
@@ -294,6 +296,10 @@ def valid_models(draw) -> MarketModel:
     if values["jump_intensity"] > 0 and values["jump_spot_per_variance"] * mean >= 1.0:
         values["jump_spot_per_variance"] = draw(st.floats(-20.0, math.nextafter(1.0 / mean, 0)
                                                           * (1 - 1e-12)))
+    premium = values["vol_risk_premium"]
+    if premium != 0.0 and not values["kappa"] - premium > 0.0:
+        # premium >= kappa >= 0, so -premium < 0 gives kappa_Q = kappa + premium > 0.
+        values["vol_risk_premium"] = draw(st.sampled_from([0.0, -premium]))
     return MarketModel(**values)
 
 

@@ -266,7 +266,9 @@ def multi_regime_models(draw) -> MarketModel:
     """A valid MarketModel with 1 to 4 regimes, overrides, event shocks and breadth.
 
     Regimes whose jumps would have an infinite exponential moment get
-    ``jump_spot_per_variance = 0`` (generate refuses them otherwise).
+    ``jump_spot_per_variance = 0``, and regimes with ``kappa -
+    vol_risk_premium <= 0`` (no pricing measure) ``vol_risk_premium = 0``
+    (generate refuses them otherwise).
     """
     base = draw(valid_models())
     n = draw(st.integers(1, 4))
@@ -296,6 +298,8 @@ def multi_regime_models(draw) -> MarketModel:
     for p, m in zip(params, model.regime_models(), strict=True):
         if m.jump_intensity > 0 and m.jump_spot_per_variance * m.jump_variance_mean >= 1.0:
             p = dataclasses.replace(p, jump_spot_per_variance=0.0)
+        if m.vol_risk_premium != 0.0 and not m.kappa - m.vol_risk_premium > 0.0:
+            p = dataclasses.replace(p, vol_risk_premium=0.0)
         fixed.append(p)
     return dataclasses.replace(model, regimes=dataclasses.replace(chain, params=tuple(fixed)))
 

@@ -10,6 +10,7 @@ agents trade. The Monte Carlo check against the path generator lives in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -37,6 +38,8 @@ from pricing.vix import (
     vix_squared_one,
 )
 from pricing.vix_options import (
+    CLIP_BLEND,
+    soft_clip,
     vix_option_price,
     vix_option_price_one,
     vix_option_vol,
@@ -310,15 +313,20 @@ def test_far_from_feller_the_curve_can_bend_both_ways():
     assert futures[-1] > futures[0] and np.diff(futures).min() < -1e-3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the default model inverts the front of the curve below theta*: with v = 0.03 < "
-    "theta* = 0.04 the 30-day future is below the VIX index, because the convexity "
-    "correction outweighs the drift for v above about 0.021 (VIX ~16)"))
-def test_futures_are_in_contango_everywhere_below_theta_star_for_the_default_model():
+def test_without_a_premium_the_default_models_front_inverts_below_theta_star():
+    # A property of the model, not a bug: with no variance risk premium (Q = P)
+    # the convexity correction outweighs the drift of VIX^2 at the front for v
+    # above ~0.021 (VIX ~16), though v = 0.03 is below theta* = 0.04. The curve
+    # dips (to ~18.04 near 24 days) and then rises to its long-run level ~18.97.
     v = 0.03
+    assert MODEL.vol_risk_premium == 0.0 and MODEL.pricing_model() is MODEL
     assert v < THETA_STAR
+    index = vix_from_variance_one(v, MODEL.kappa, MODEL.theta, MODEL.jump_intensity,
+                                  MODEL.jump_variance_mean, DEFAULT[5])
+    assert vix_future_one(v, 30.0 / 365.0, *DEFAULT) < index - 0.2
+    assert _front_slope_sign(v, DEFAULT) < 0.0
     futures = vix_future(v, EXPIRIES, *DEFAULT)
-    assert (np.diff(futures) >= 0.0).all()
+    assert futures[1] < futures[0] and futures.min() < index - 0.2 < index < futures[-1]
 
 
 def test_default_model_front_inverts_at_vix_16():
@@ -327,6 +335,97 @@ def test_default_model_front_inverts_at_vix_16():
     index = vix_from_variance(0.021, MODEL.kappa, MODEL.theta, MODEL.jump_intensity,
                               MODEL.jump_variance_mean, DEFAULT[5])
     assert 15.9 < float(index) < 16.1
+
+
+# ---------------------------------------------------------------------------
+# With a variance risk premium: the curve under the pricing measure Q
+# ---------------------------------------------------------------------------
+
+#: The default model with ``theta_Q = 2 theta`` (``kappa_Q = kappa / 2``).
+PREMIUM_MODEL = dataclasses.replace(MODEL, vol_risk_premium=MODEL.kappa / 2.0)
+PRICING = PREMIUM_MODEL.pricing_model()
+#: Its Q dynamics in the order the kernels take them after ``(v, T)``.
+Q_DYNAMICS = (PRICING.kappa, PRICING.theta, PRICING.xi, PRICING.jump_intensity,
+              PRICING.jump_variance_mean, _jump_term(PRICING))
+THETA_STAR_Q = _theta_star(Q_DYNAMICS)
+
+
+def test_pricing_model_is_hestons_market_price_of_volatility_risk():
+    # kappa_Q = kappa + lambda_v, theta_Q = kappa theta / kappa_Q, lambda_v = -premium
+    # (Heston 1993): xi, rho and the jumps are the same under Q.
+    assert PRICING.kappa == 2.0 and PRICING.theta == pytest.approx(2.0 * MODEL.theta,
+                                                                    rel=1e-15)
+    assert PRICING.kappa * PRICING.theta == pytest.approx(MODEL.kappa * MODEL.theta, rel=1e-15)
+    assert PRICING.vol_risk_premium == 0.0 and PRICING.pricing_model() is PRICING
+    unchanged = {"kappa", "theta", "vol_risk_premium"}
+    for f in dataclasses.fields(MarketModel):
+        if f.name not in unchanged:
+            assert getattr(PRICING, f.name) == getattr(PREMIUM_MODEL, f.name), f.name
+    assert THETA_STAR_Q == pytest.approx(0.08, rel=1e-12)  # 0.07 + lambda mu_v / kappa_Q
+    negative = dataclasses.replace(MODEL, vol_risk_premium=-4.0).pricing_model()
+    assert negative.kappa == 8.0 and negative.theta == pytest.approx(MODEL.theta / 2)
+    with pytest.raises(ValueError, match=r"kappa - vol_risk_premium .* 4.0 - 4.0 = 0.0"):
+        dataclasses.replace(MODEL, vol_risk_premium=4.0).pricing_model()
+
+
+@FAST
+@given(variances, st.floats(-20.0, 3.99), st.floats(-20.0, 3.99))
+def test_the_vix_index_rises_with_the_premium(v, premium_a, premium_b):
+    # VIX^2 = a(kappa_Q) v + (kappa theta + lambda mu_v) c(kappa_Q) + jump term with
+    # kappa_Q theta_Q = kappa theta fixed: a and c both fall as kappa_Q rises, so
+    # a larger premium (smaller kappa_Q) gives a larger VIX in every state.
+    low, high = sorted((premium_a, premium_b))
+    index = []
+    for premium in (low, high):
+        q = dataclasses.replace(MODEL, vol_risk_premium=premium).pricing_model()
+        index.append(vix_from_variance_one(v, q.kappa, q.theta, q.jump_intensity,
+                                           q.jump_variance_mean, DEFAULT[5]))
+    assert index[1] >= index[0] * (1.0 - 1e-14)
+    if high - low > 1e-3:
+        assert index[1] > index[0]
+
+
+@THOROUGH
+@given(st.floats(0.0, 1.0))
+def test_with_a_premium_the_curve_is_in_contango_up_to_the_real_world_theta(share):
+    # v <= theta (the P long-run mean of the diffusive variance) sits well below
+    # theta*_Q = 0.08: the Q drift now outweighs the convexity correction.
+    v = share * MODEL.theta
+    futures = vix_future(v, EXPIRIES, *Q_DYNAMICS)
+    assert (np.diff(futures) >= -1e-12 * futures[1:]).all()
+    assert futures[1] > futures[0] and futures[-1] > futures[0] + 3.0
+    assert _front_slope_sign(v, Q_DYNAMICS) > 0.0
+
+
+@THOROUGH
+@given(st.floats(2.0, 20.0))
+def test_with_a_premium_the_curve_is_in_backwardation_above_twice_theta_star_q(share):
+    futures = vix_future(share * THETA_STAR_Q, EXPIRIES, *Q_DYNAMICS)
+    assert (np.diff(futures) <= 1e-12 * futures[1:]).all()
+    assert futures[-1] < futures[0]
+
+
+def test_a_premium_of_theta_q_one_and_a_half_theta_still_dips_at_theta():
+    # theta_Q = 1.5 theta (premium kappa / 3) is not enough for contango up to
+    # theta: the front dips for v above ~0.030 (v = theta = 0.035: by ~0.02 points).
+    q = dataclasses.replace(MODEL, vol_risk_premium=MODEL.kappa / 3.0).pricing_model()
+    params = (q.kappa, q.theta, q.xi, q.jump_intensity, q.jump_variance_mean, DEFAULT[5])
+    assert _front_slope_sign(0.029, params) > 0.0 > _front_slope_sign(MODEL.theta, params)
+    futures = vix_future(MODEL.theta, EXPIRIES, *params)
+    assert futures.min() < futures[0] - 0.01 and futures[-1] > futures[0] + 2.0
+
+
+@FAST
+@given(st.floats(1e-3, 1.0))
+def test_with_a_premium_the_front_future_converges_to_the_q_vix_index(v):
+    index = vix_from_variance_one(v, PRICING.kappa, PRICING.theta, PRICING.jump_intensity,
+                                  PRICING.jump_variance_mean, DEFAULT[5])
+    assert vix_future_one(v, 0.0, *Q_DYNAMICS) == index
+    for T in (1e-6, 1e-4):
+        assert abs(vix_future_one(v, T, *Q_DYNAMICS) - index) < 1e3 * T * index
+    # ... and not to the P index, which is lower.
+    assert index > vix_from_variance_one(v, MODEL.kappa, MODEL.theta, MODEL.jump_intensity,
+                                         MODEL.jump_variance_mean, DEFAULT[5])
 
 
 def test_future_wrapper_matches_kernel_and_twin_and_validates():
@@ -420,28 +519,69 @@ def test_vix_option_put_call_parity(v, days, moneyness, r):
 @THOROUGH
 @given(st.floats(0.0, 1.0), st.floats(1.0, 180.0))
 def test_vix_calls_decrease_and_are_convex_in_strike(v, days):
+    # On every state, the soft max_option_vol cap included (see the next test).
     T = days / 365.0
     F, model_vol, strikes = _vix_chain(v, T)
-    vols = vix_option_vol(strikes, F, T, model_vol, *VIX_SPEC_ARGS)
-    # At the max_option_vol clip the smile has a concave kink: see the xfail below.
-    assume(vols.max() < SPEC.max_option_vol)
     calls = vix_option_price(strikes, F, T, MODEL.rate, model_vol, *VIX_SPEC_ARGS, True)
     tol = 1e-12 * F
     assert (np.diff(calls) <= tol).all()
     assert (np.diff(calls, 2) >= -tol).all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "VixSpec.max_option_vol = 3 clips the skewed vol with a kink: at VIX ~10 and 5 days "
-    "the model vol is ~1.85 and the clip binds near K = 2.8 F, where the call price is "
-    "concave in strike (a butterfly of ~1e-4 index points on a 0.5-point grid)"))
 def test_vix_calls_are_convex_in_strike_across_the_max_vol_clip():
+    # VIX ~10 and 5 days: the model vol is ~1.85 and the skewed vol reaches
+    # max_option_vol = 3 near K = 2.8 F. A hard clip there made the call price
+    # concave in strike (a butterfly of ~1e-4 index points on this 0.5-point grid);
+    # the soft clip spreads the turn over its blend and leaves none.
     v, T = 0.001, 5.0 / 365.0
     F, model_vol, strikes = _vix_chain(v, T)
+    skewed = SPEC.option_vol_scale * model_vol * (1.0 + SPEC.option_skew * np.log(strikes / F))
+    assert skewed.max() > SPEC.max_option_vol  # the cap binds on this grid
     vols = vix_option_vol(strikes, F, T, model_vol, *VIX_SPEC_ARGS)
-    assert vols.max() == SPEC.max_option_vol
+    blend = CLIP_BLEND * (SPEC.max_option_vol - SPEC.min_option_vol)
+    assert SPEC.max_option_vol - blend < vols.max() < SPEC.max_option_vol
     calls = vix_option_price(strikes, F, T, MODEL.rate, model_vol, *VIX_SPEC_ARGS, True)
     assert (np.diff(calls, 2) >= -1e-12 * F).all()
+    # The hard clip on the same grid: the butterfly the soft clip removes.
+    hard = np.clip(skewed, SPEC.min_option_vol, SPEC.max_option_vol)
+    hard_calls = black76_price(F, strikes, T, MODEL.rate, hard, True)
+    assert np.diff(hard_calls, 2).min() < -1e-5
+
+
+@THOROUGH
+@given(st.floats(-20.0, 20.0), st.floats(0.01, 5.0), st.floats(0.0, 10.0))
+def test_soft_clip_is_a_monotone_c1_saturation(x, lo, width):
+    hi = lo + width
+    w = CLIP_BLEND * width
+    y = soft_clip(x, lo, hi)
+    assert lo <= y <= hi
+    assert y == soft_clip.py_func(x, lo, hi)
+    if lo + w <= x <= hi - w:
+        assert y == x
+    if x <= lo - w:
+        assert y == lo
+    if x >= hi + w:
+        assert y == hi
+    # Monotone, with a slope in [0, 1] (a central difference, step h).
+    h = 1e-6 * max(w, 1e-3)
+    slope = (soft_clip(x + h, lo, hi) - soft_clip(x - h, lo, hi)) / (2.0 * h)
+    assert -1e-6 <= slope <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("edge", ["lo - w", "lo + w", "hi - w", "hi + w"])
+def test_soft_clip_value_and_slope_are_continuous_at_the_blend_edges(edge):
+    lo, hi = SPEC.min_option_vol, SPEC.max_option_vol
+    w = CLIP_BLEND * (hi - lo)
+    x = {"lo - w": lo - w, "lo + w": lo + w, "hi - w": hi - w, "hi + w": hi + w}[edge]
+    expected_slope = 0.0 if edge in ("lo - w", "hi + w") else 1.0
+    h = 1e-7
+    left = (soft_clip(x, lo, hi) - soft_clip(x - h, lo, hi)) / h
+    right = (soft_clip(x + h, lo, hi) - soft_clip(x, lo, hi)) / h
+    assert left == pytest.approx(expected_slope, abs=1e-6)
+    assert right == pytest.approx(expected_slope, abs=1e-6)
+    assert soft_clip(np.inf, lo, hi) == hi and soft_clip(-np.inf, lo, hi) == lo
+    assert math.isnan(soft_clip(np.nan, lo, hi))
+    assert soft_clip(5.0, lo, np.inf) == 5.0 and soft_clip(0.1, lo, np.inf) == lo
 
 
 @THOROUGH
@@ -453,7 +593,10 @@ def test_vix_option_vol_is_clipped_and_skewed_upward(K, F, model_vol, scale, ske
     vols = vix_option_vol(strikes, F, 0.1, model_vol, scale, skew, lo, hi)
     assert (lo <= vols).all() and (vols <= hi).all()
     assert vols[1] >= vols[0]
-    if skew > 1e-6 and model_vol > 1e-6 and lo < vols[0] and vols[1] < hi and K > 0.0:
+    # Strictly increasing off the bounds; the relative margin keeps away from the ends
+    # of the soft clip's blends, where its slope -> 0 and a step can round to nothing.
+    inside = lo * (1.0 + 1e-9) < vols[0] and vols[1] < hi * (1.0 - 1e-9)
+    if skew > 1e-6 and model_vol > 1e-6 and inside and K > 0.0:
         assert vols[1] > vols[0]
 
 

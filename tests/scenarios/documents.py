@@ -114,6 +114,11 @@ def consistent(overrides: dict[str, Any]) -> bool:
     v = {**DEFAULTS, **overrides}
     b = v.get("market.regimes.normal.jump_spot_per_variance", v["market.jump_spot_per_variance"])
     m = v.get("market.regimes.normal.jump_variance_mean", v["market.jump_variance_mean"])
+    kappa = v.get("market.regimes.normal.kappa", v["market.kappa"])
+    premium = v.get("market.regimes.normal.vol_risk_premium", v["market.vol_risk_premium"])
+    # A regime table with neither key inherits [market]'s pair, checked already.
+    regime_pair = ("market.regimes.normal.kappa" in v
+                   or "market.regimes.normal.vol_risk_premium" in v)
     stress, names = v["market.regimes.stress"], v["market.regimes.names"]
     return (
         v["condor.dte_min"] <= v["condor.dte_max"]
@@ -123,6 +128,9 @@ def consistent(overrides: dict[str, Any]) -> bool:
         and v["vix.min_option_vol"] < v["vix.max_option_vol"]
         and v["market.jump_spot_per_variance"] * v["market.jump_variance_mean"] < 1
         and b * m < 1
+        and (v["market.vol_risk_premium"] == 0
+             or v["market.kappa"] - v["market.vol_risk_premium"] > 0)
+        and (not regime_pair or premium == 0 or kappa - premium > 0)
         and (not v["market.breadth.divergence_predicts_stress"]
              or 0 < len(stress) < len(names))
     )

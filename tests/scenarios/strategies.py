@@ -138,6 +138,11 @@ def overrides(draw: st.DrawFn) -> dict[str, float]:
     b, m = table.get("jump_spot_per_variance", -0.5), table.get("jump_variance_mean", 0.04)
     if b * m >= 1:
         table["jump_spot_per_variance"] = -b
+    # Keep kappa_Q = kappa - vol_risk_premium > 0 against the default [market] (kappa 4,
+    # no premium): a premium >= kappa >= 0 is positive, so its negative is valid.
+    kappa, premium = table.get("kappa", 4.0), table.get("vol_risk_premium", 0.0)
+    if premium != 0 and not kappa - premium > 0:
+        table["vol_risk_premium"] = -premium
     return table
 
 
@@ -189,6 +194,10 @@ def _finite_jumps(b: float, m: float) -> bool:
     return b * m < 1
 
 
+def _pricing_kappa_positive(kappa: float, premium: float) -> bool:
+    return premium == 0 or kappa - premium > 0
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     """Valid scenarios, every field drawn, with the rules that tie fields together
@@ -204,6 +213,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                                            exclude_min=True))
     if not _finite_jumps(market["jump_spot_per_variance"], market["jump_variance_mean"]):
         market["jump_spot_per_variance"] *= -1.0
+    if not _pricing_kappa_positive(market["kappa"], market["vol_risk_premium"]):
+        market["vol_risk_premium"] *= -1.0  # it was >= kappa >= 0, hence > 0
 
     chain = draw(chains(names=any_names))
     params = []
@@ -212,6 +223,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         m = table.get("jump_variance_mean", market["jump_variance_mean"])
         if not _finite_jumps(b, m):
             table = {**table, "jump_spot_per_variance": 0.0}
+        if ("kappa" in table or "vol_risk_premium" in table) and not _pricing_kappa_positive(
+                table.get("kappa", market["kappa"]),
+                table.get("vol_risk_premium", market["vol_risk_premium"])):
+            table = {**table, "vol_risk_premium": 0.0}
         params.append(RegimeParams(name=name, **table))
     regimes = RegimeChain(names=chain["names"], transition=chain["transition"],
                           initial=chain["initial"], stress=chain["stress"], params=tuple(params))

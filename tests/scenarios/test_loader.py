@@ -98,6 +98,11 @@ def test_start_date_accepts_a_toml_date():
         {"market.regimes.normal.theta": 4.0, "market.regimes.normal.rho": -1.0},
         {"market.regimes.normal.jump_spot_per_variance": 20.0,
          "market.regimes.normal.jump_variance_mean": 0.0499},
+        # kappa under the pricing measure, kappa - vol_risk_premium, just above 0.
+        {"market.kappa": 4.0, "market.vol_risk_premium": 3.999},
+        {"market.kappa": 0.0, "market.vol_risk_premium": -50.0},
+        {"market.kappa": 0.0, "market.vol_risk_premium": 0.0},  # no premium: no rule
+        {"market.regimes.normal.kappa": 1.0, "market.regimes.normal.vol_risk_premium": 0.5},
     ],
 )
 def test_edge_values_are_accepted(overrides):
@@ -233,6 +238,16 @@ CROSS_FIELD = [
     ({"market.breadth.divergence_predicts_stress": True},
      ("market.breadth.divergence_predicts_stress", "market.regimes.stress",
       "market.regimes.names"), "some but not all regimes"),
+    ({"market.vol_risk_premium": 4.0}, ("market.kappa", "market.vol_risk_premium"),
+     "market.kappa - market.vol_risk_premium > 0"),
+    ({"market.kappa": 0.0, "market.vol_risk_premium": 1.0},
+     ("market.kappa", "market.vol_risk_premium"), "pricing measure"),
+    ({"market.regimes.normal.vol_risk_premium": 5.0},
+     ("market.regimes.normal.kappa", "market.regimes.normal.vol_risk_premium"),
+     "in every regime"),
+    ({"market.regimes.normal.kappa": 1.0, "market.vol_risk_premium": 1.0},
+     ("market.regimes.normal.kappa", "market.regimes.normal.vol_risk_premium"),
+     "kappa - vol_risk_premium > 0"),
 ]
 
 

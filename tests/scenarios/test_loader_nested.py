@@ -170,6 +170,17 @@ def test_per_regime_rule_names_inherited_values():
         in str(err)
 
 
+def test_per_regime_pricing_measure_rule_names_inherited_values():
+    # [market.regimes.calm] sets a premium above the kappa it inherits from [market].
+    err = error("[market]\nkappa = 2.0\n" + FOUR + "vol_risk_premium = 2.5\n")
+    assert err.keys == ("market.regimes.calm.kappa", "market.regimes.calm.vol_risk_premium")
+    assert "market.regimes.calm.kappa = 2.0 (from market.kappa)" in str(err)
+    assert "kappa - vol_risk_premium > 0" in str(err)
+    fine = loads(document() + "[market]\nkappa = 2.0\n" + FOUR + "vol_risk_premium = 1.5\n")
+    calm = fine.market.pricing_models()[0]
+    assert calm.kappa == 0.5 and calm.theta == pytest.approx(4.0 * 0.011)  # kappa theta / kappa_Q
+
+
 def test_breadth_switch_needs_stress_and_non_stress_regimes():
     switch = "[market.breadth]\ndivergence_predicts_stress = true\n"
     assert loads(document() + FOUR + switch).market.breadth.divergence_predicts_stress
