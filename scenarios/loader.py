@@ -298,6 +298,8 @@ def _iso_date(value: Any) -> str | None:
 # (normalizer returning None when invalid, what is allowed).
 _FORMATS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "ISO date": (_iso_date, "a date written YYYY-MM-DD"),
+    "smile kind": (lambda value: value if value in ("model", "parametric") else None,
+                   '"model" or "parametric"'),
 }
 
 

@@ -426,7 +426,14 @@ class MarketModel:
 
 @dataclass(frozen=True)
 class SmileModel:
-    """Parametric SPX implied-vol smile, tied to the model's variance term structure.
+    """SPX implied vols: the model's own (``kind = "model"``) or a parametric smile.
+
+    ``kind = "model"`` (the default) marks every SPX option at the implied vol
+    of its price under the path's regime dynamics (pricing measure), computed
+    by Fourier (COS) pricing of the SVCJ model and read from a table over
+    variance, expiry and moneyness (``pricing/svcj.py``,
+    ``pricing/vol_table.py``); scheduled event jumps are not in it. The
+    parameters below are then unused. ``kind = "parametric"`` uses:
 
     ``sigma(K, T) = clip(atm * (1 + skew * u + curvature * u^2), min_vol, max_vol)``
     with ``atm = atm_vix_ratio * sqrt(S(T))``, where ``S(T)`` is the model's
@@ -446,6 +453,10 @@ class SmileModel:
     edge. Refit them when the market model changes.
     """
 
+    kind: str = field(default="model", metadata={
+        "unit": "smile kind", "lo": None, "hi": None,
+        "doc": "'model': SVCJ Fourier prices of the regime (vol table); "
+               "'parametric': the smile below"})
     atm_vix_ratio: float = param(0.995, 0.0, 3.0, lo_open=True, unit="1",
                                  doc="ATM vol as a share of the variance-swap vol to expiry")
     skew: float = param(-0.144, -1.0, 1.0, unit="share of ATM vol per ATM stdev",

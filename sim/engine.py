@@ -312,7 +312,7 @@ def simulate(scenario: Scenario, market: MarketPaths, agents: Iterable[AgentFact
     env = simpy.Environment()
     clock = Clock(env, market, MarketSignals(market, scenario))
     bus = EventBus(env)
-    pricer = SpxPricer(scenario.market, scenario.smile)
+    pricer = SpxPricer(scenario.market, scenario.smile, market)
     book = Book(market.n_paths, scenario.account.initial_cash, pricer, scenario.costs)
     ctx = Context(env=env, clock=clock, bus=bus, book=book, scenario=scenario)
     env.process(book_keeper(ctx, check_identity))

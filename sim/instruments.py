@@ -1,8 +1,14 @@
 """Instruments the book can hold, and how each is priced from a market state.
 
 SPX options: European, cash-settled, multiplier 100, priced with
-Black-Scholes at the vol of the parametric smile of
-:class:`sim.config.SmileModel`. The smile's ATM level for expiry ``T`` is
+Black-Scholes at an implied vol read from the path's state. With
+``SmileModel.kind = "model"`` (the default) that vol is the model's own: the
+SVCJ price of the option under the path's regime (pricing measure), by
+Fourier (COS) pricing, tabulated once per regime over variance, expiry and
+moneyness and interpolated per leg, so marks are the model's conditional
+prices (up to interpolation error of about 0.1 vol point; event jumps are not
+in the table). With ``kind = "parametric"`` it is the parametric smile of
+:class:`sim.config.SmileModel`, whose ATM level for expiry ``T`` is
 ``atm_vix_ratio`` times the model's variance-swap vol to ``T``,
 ``sqrt(theta* + (v - theta*) a(T) + jump term)`` with ``a(T) = (1 -
 e^{-kappa T}) / (kappa T)`` (``pricing.vix.spx_atm_vol_one``), read from the
@@ -18,13 +24,28 @@ their expiry date and settle to that close's spot.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
 from pricing.black import bs_greeks_one, bs_price_one, norm_ppf
 from pricing.smile import smile_vol_one
+from pricing.svcj import log_contract_variance_one
 from pricing.vix import spx_atm_vol_one
+from pricing.vol_table import (
+    _LINEAR,
+    _LOG,
+    _SQRT,
+    DEFAULT_T_GRID,
+    DEFAULT_V_GRID,
+    DEFAULT_X_GRID,
+    _bracket,
+    build_vol_table,
+    table_moneyness_one,
+)
 from sim.config import MarketModel, SmileModel
+from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.pricing_params import regime_pricing_table
 
 #: Contract multiplier of an SPX option, dollars per index point.
@@ -33,6 +54,51 @@ SPX_MULTIPLIER = 100.0
 SPX_STRIKE_STEP = 5.0
 #: Days per year of option time (Actual/365).
 DAYS_PER_YEAR = 365.0
+
+
+#: Pricing modes of :class:`SpxPricer`.
+PARAMETRIC, MODEL = 0, 1
+#: Grids of the model vol tables (``pricing.vol_table`` defaults).
+_V_GRID = np.ascontiguousarray(DEFAULT_V_GRID, dtype=np.float64)
+_T_GRID = np.ascontiguousarray(DEFAULT_T_GRID, dtype=np.float64)
+_X_GRID = np.ascontiguousarray(DEFAULT_X_GRID, dtype=np.float64)
+
+
+def svcj_parameter_table(model: MarketModel) -> np.ndarray:
+    """Per-regime SVCJ parameters under the pricing measure, shape ``(9, n_regimes)``.
+
+    Rows: kappa, theta, xi, rho, jump_intensity, jump_spot_mean, jump_spot_std,
+    jump_variance_mean, jump_spot_per_variance.
+    """
+    rows = [(m.kappa, m.theta, m.xi, m.rho, m.jump_intensity, m.jump_spot_mean,
+             m.jump_spot_std, m.jump_variance_mean, m.jump_spot_per_variance)
+            for m in model.pricing_models()]
+    return np.ascontiguousarray(np.array(rows, dtype=np.float64).T)
+
+
+def _event_schedule(model: MarketModel, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Days (since 1970-01-01) of the run's macro events, their spot variance and variance jump."""
+    from sim.market.events import event_sizes
+
+    if market is None or not np.any(market.events):
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    ticks = np.flatnonzero(market.events)
+    sizes = event_sizes(model.events)
+    spot_var = np.zeros(ticks.size)
+    var_jump = np.zeros(ticks.size)
+    for kind, (spot_std, jump_mean) in sizes.items():
+        hit = (market.events[ticks] & kind) != 0
+        spot_var += hit * spot_std**2
+        var_jump += hit * jump_mean
+    days = market.dates[ticks].astype("datetime64[D]").astype(np.int64)
+    return np.ascontiguousarray(days), spot_var, var_jump
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_vol_table(params: tuple[float, ...], rate: float, dividend_yield: float
+                      ) -> np.ndarray:
+    """The model vol table of one regime, built once per parameter set and process."""
+    return build_vol_table(*params, rate, dividend_yield, _V_GRID, _T_GRID, _X_GRID)
 
 
 class SpxPricer:
@@ -44,15 +110,34 @@ class SpxPricer:
         Rates, dividend yield and the per-regime dynamics.
     smile : SmileModel
         The smile shape.
+    market : MarketPaths, optional
+        The batch's paths: its scheduled macro events (dates and kinds) add
+        their variance to the model vols of the options they fall before
+        (``kind = "model"`` only; see :meth:`price`).
     """
 
-    def __init__(self, model: MarketModel, smile: SmileModel) -> None:
+    def __init__(self, model: MarketModel, smile: SmileModel, market=None) -> None:
         self.rate = float(model.rate)
         self.dividend_yield = float(model.dividend_yield)
         self.smile = smile
         self.table = regime_pricing_table(model)
+        self.mode = MODEL if smile.kind == "model" else PARAMETRIC
+        self.svcj = svcj_parameter_table(model)
+        if self.mode == MODEL:
+            self.vol_tables = np.stack([_cached_vol_table(tuple(col), self.rate,
+                                                          self.dividend_yield)
+                                        for col in self.svcj.T])
+        else:
+            self.vol_tables = np.zeros((1, 2, 2, 2))
+        self.event_days, self.event_spot_var, self.event_var_jump = _event_schedule(
+            model, market)
         self.smile_args = (smile.atm_vix_ratio, smile.skew, smile.curvature,
                            smile.max_moneyness, smile.min_vol, smile.max_vol)
+
+    @property
+    def _model_args(self) -> tuple:
+        return (self.mode, self.svcj, self.vol_tables, _V_GRID, _T_GRID, _X_GRID,
+                self.event_days, self.event_spot_var, self.event_var_jump)
 
     def _state(self, view) -> tuple[np.ndarray, ...]:
         regime = np.asarray(view.regime, dtype=np.int64)
@@ -86,7 +171,7 @@ class SpxPricer:
         spot, variance, regime = self._state(view)
         _price_legs_kernel(
             spot, variance, regime, self.table, int(view.day), self.rate,
-            self.dividend_yield, *self.smile_args, strike,
+            self.dividend_yield, *self.smile_args, *self._model_args, strike,
             np.ascontiguousarray(np.broadcast_to(is_call, shape), dtype=np.bool_),
             np.ascontiguousarray(np.broadcast_to(expiry, shape), dtype=np.int64),
             np.ascontiguousarray(np.broadcast_to(active, shape), dtype=np.bool_), out)
@@ -101,7 +186,7 @@ class SpxPricer:
         out = np.empty(spot.shape, dtype=np.float64)
         T = np.ascontiguousarray(np.broadcast_to(T, spot.shape), dtype=np.float64)
         _vol_kernel(spot, variance, regime, self.table, T, self.rate,
-                    self.dividend_yield, *self.smile_args,
+                    self.dividend_yield, *self.smile_args, *self._model_args, int(view.day),
                     np.ascontiguousarray(np.broadcast_to(strike, spot.shape), np.float64), out)
         return out
 
@@ -125,7 +210,8 @@ class SpxPricer:
         solve = (np.ones(spot.shape, dtype=np.bool_) if mask is None
                  else np.ascontiguousarray(mask, dtype=np.bool_))
         _strike_for_delta_kernel(spot, variance, regime, self.table, float(T), self.rate,
-                                 self.dividend_yield, *self.smile_args, float(target_delta),
+                                 self.dividend_yield, *self.smile_args, *self._model_args,
+                                 int(view.day), float(target_delta),
                                  bool(is_call), SPX_STRIKE_STEP, solve, out)
         return out
 
@@ -141,7 +227,93 @@ def spx_option_vol_one(S, K, T, r, q, v, kappa, theta, lam, mu_v, jump_term, atm
 
 
 @njit(cache=True)
-def _leg_vol(S, K, T, r, q, v, table, regime, smile):
+def _event_variance(today, T, kappa, event_days, spot_var, var_jump):
+    """Total variance (years x variance) the scheduled events in ``(today, today + T]`` add.
+
+    Each event adds its spot shock variance ``s^2`` and, through its variance
+    jump of mean ``m`` decaying at ``kappa``, ``m (1 - e^{-kappa tau}) / kappa``
+    where ``tau`` is the time from the event to expiry.
+    """
+    expiry = today + T * DAYS_PER_YEAR
+    total = 0.0
+    start = np.searchsorted(event_days, today, side="right")
+    for e in range(start, event_days.shape[0]):
+        day = event_days[e]
+        if day > expiry + 1e-9:
+            break
+        tau = (expiry - day) / DAYS_PER_YEAR
+        decay = tau if kappa * tau < 1e-8 else -np.expm1(-kappa * tau) / kappa
+        total += spot_var[e] + var_jump[e] * decay
+    return total
+
+
+@njit(cache=True)
+def _business_days_after(today, expiry):
+    """Business days (Monday to Friday) ``d`` with ``today < d <= expiry`` (days since 1970)."""
+    if expiry <= today:
+        return 0
+    # 1970-01-01 was a Thursday: weekday (Monday = 0) of day d is (d + 3) % 7.
+    count = 0
+    full_weeks = (expiry - today) // 7
+    count += 5 * full_weeks
+    d = today + 7 * full_weeks
+    while d < expiry:
+        d += 1
+        if (d + 3) % 7 < 5:
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _model_setup(T, v, p, today, event_days, spot_var, var_jump, v_grid, T_grid):
+    """What the legs of one path and expiry share in model mode.
+
+    Variance accrues on business days only (one tick is 1/TICKS_PER_YEAR year
+    of variance), so the model's horizon ``T_var`` is the business days to
+    expiry; the vol returned by :func:`_model_vol` is rescaled to calendar
+    time ``T`` for Black-Scholes, so that ``sigma^2 T`` is the model's total
+    variance. Scheduled events add their variance to that total (the usual
+    event-vol adjustment: exact for the ATM level of a normal shock,
+    approximate in the wings).
+    """
+    expiry = today + int(np.round(T * DAYS_PER_YEAR))
+    T_var = _business_days_after(today, expiry) / TICKS_PER_YEAR
+    if T_var <= 0.0:
+        return T_var, 0.0, 0.0, 0, 0.0, 0, 0.0
+    v_ref = log_contract_variance_one(v, T_var, p[0], p[1], p[4], p[5], p[6], p[7], p[8])
+    extra = 0.0
+    if event_days.shape[0] > 0:
+        extra = _event_variance(today, T, p[0], event_days, spot_var, var_jump)
+    i, wv = _bracket(v_grid, v, _SQRT)
+    j, wt = _bracket(T_grid, T_var, _LOG)
+    return T_var, v_ref, extra, i, wv, j, wt
+
+
+@njit(cache=True)
+def _model_vol(K, forward, T, setup, vol_table, x_grid):
+    """Model vol (annualized decimal, calendar time) of strike ``K`` from a :func:`_model_setup`."""
+    T_var, v_ref, extra, i, wv, j, wt = setup
+    if T_var <= 0.0 or T <= 0.0:
+        return 0.0
+    m, wx = _bracket(x_grid, table_moneyness_one(K, forward, T_var, v_ref), _LINEAR)
+    sigma = 0.0
+    for di in range(2):
+        fv = wv if di else 1.0 - wv
+        for dj in range(2):
+            ft = wt if dj else 1.0 - wt
+            c0 = vol_table[i + di, j + dj, m]
+            c1 = vol_table[i + di, j + dj, m + 1]
+            sigma += fv * ft * (c0 + wx * (c1 - c0))
+    return np.sqrt((sigma * sigma * T_var + extra) / T)
+
+
+@njit(cache=True)
+def _leg_vol(S, K, T, r, q, v, table, regime, smile, model, today):
+    mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump = model
+    if mode == MODEL:
+        setup = _model_setup(T, v, svcj[:, regime], today, event_days, spot_var, var_jump,
+                             v_grid, T_grid)
+        return _model_vol(K, S * np.exp((r - q) * T), T, setup, vol_tables[regime], x_grid)
     return spx_option_vol_one(S, K, T, r, q, v, table[0, regime], table[1, regime],
                               table[2, regime], table[3, regime], table[4, regime],
                               smile[0], smile[1], smile[2], smile[3], smile[4], smile[5])
@@ -149,37 +321,59 @@ def _leg_vol(S, K, T, r, q, v, table, regime, smile):
 
 @njit(cache=True)
 def _price_legs_kernel(spot, variance, regime, table, today, r, q, atm_ratio, skew, curvature,
-                       max_moneyness, min_vol, max_vol, strike, is_call, expiry, active, out):
+                       max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid,
+                       T_grid, x_grid, event_days, spot_var, var_jump, strike, is_call, expiry,
+                       active, out):
     smile = (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol)
+    model = (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump)
     n_legs, n_paths = strike.shape
     for j in range(n_paths):
+        # In model mode the legs of one path and expiry share their setup.
+        setup_expiry = -1
+        setup = (0.0, 0.0, 0.0, 0, 0.0, 0, 0.0)
         for i in range(n_legs):
             if not active[i, j]:
                 out[i, j] = 0.0
                 continue
             T = (expiry[i, j] - today) / DAYS_PER_YEAR
-            sigma = _leg_vol(spot[j], strike[i, j], T, r, q, variance[j], table, regime[j],
-                             smile)
+            if T <= 0.0:
+                out[i, j] = bs_price_one(spot[j], strike[i, j], 0.0, r, q, 0.0, is_call[i, j])
+                continue
+            if mode == MODEL:
+                if expiry[i, j] != setup_expiry:
+                    setup = _model_setup(T, variance[j], svcj[:, regime[j]], today, event_days,
+                                         spot_var, var_jump, v_grid, T_grid)
+                    setup_expiry = expiry[i, j]
+                sigma = _model_vol(strike[i, j], spot[j] * np.exp((r - q) * T), T, setup,
+                                   vol_tables[regime[j]], x_grid)
+            else:
+                sigma = _leg_vol(spot[j], strike[i, j], T, r, q, variance[j], table, regime[j],
+                                 smile, model, today)
             out[i, j] = bs_price_one(spot[j], strike[i, j], T, r, q, sigma, is_call[i, j])
 
 
 @njit(cache=True)
 def _vol_kernel(spot, variance, regime, table, T, r, q, atm_ratio, skew, curvature,
-                max_moneyness, min_vol, max_vol, strike, out):
+                max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid, T_grid, x_grid,
+                event_days, spot_var, var_jump, today, strike, out):
     smile = (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol)
+    model = (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump)
     for j in range(spot.shape[0]):
-        out[j] = _leg_vol(spot[j], strike[j], T[j], r, q, variance[j], table, regime[j], smile)
+        out[j] = _leg_vol(spot[j], strike[j], T[j], r, q, variance[j], table, regime[j], smile,
+                          model, today)
 
 
 @njit(cache=True)
 def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, skew,
-                             curvature, max_moneyness, min_vol, max_vol, target_delta, is_call,
-                             step, solve, out):
+                             curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
+                             v_grid, T_grid, x_grid, event_days, spot_var, var_jump, today,
+                             target_delta, is_call, step, solve, out):
     # Sticky-strike delta at the smile vol: |delta| = e^{-qT} N(+-d1), so d1 is
     # fixed by the target and ln(K/F) = sigma(K)^2 T / 2 - d1 sigma(K) sqrt(T),
     # a fixed point in k = ln(K/F), solved by the secant method on
     # h(k) = g(k) - k; bisection on the delta itself is the fallback.
     smile = (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol)
+    model = (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump)
     sqrt_t = np.sqrt(T)
     p = target_delta * np.exp(q * T)
     d1 = norm_ppf(p) if is_call else -norm_ppf(p)
@@ -192,12 +386,13 @@ def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, 
         reg = regime[j]
         forward = S * np.exp((r - q) * T)
         k_prev = 0.0
-        sigma = _leg_vol(S, forward, T, r, q, v, table, reg, smile)
+        sigma = _leg_vol(S, forward, T, r, q, v, table, reg, smile, model, today)
         h_prev = 0.5 * sigma * sigma * T - d1 * sigma * sqrt_t - k_prev
         k = k_prev + h_prev
         found = False
         for _ in range(40):
-            sigma = _leg_vol(S, forward * np.exp(k), T, r, q, v, table, reg, smile)
+            sigma = _leg_vol(S, forward * np.exp(k), T, r, q, v, table, reg, smile, model,
+                             today)
             h = 0.5 * sigma * sigma * T - d1 * sigma * sqrt_t - k
             if abs(h) < 1e-10:
                 found = True
@@ -206,16 +401,18 @@ def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, 
             k_prev, h_prev = k, h
             k = k - h / slope if slope != 0.0 else k + h
         if not found or (k > 0.0) != is_call:
-            k = _bisect_delta(S, forward, T, r, q, v, table, reg, smile, target_delta, is_call)
+            k = _bisect_delta(S, forward, T, r, q, v, table, reg, smile, model, today,
+                              target_delta, is_call)
         out[j] = max(step, np.round(forward * np.exp(k) / step) * step)
 
 
 @njit(cache=True)
-def _bisect_delta(S, forward, T, r, q, v, table, regime, smile, target_delta, is_call):
+def _bisect_delta(S, forward, T, r, q, v, table, regime, smile, model, today, target_delta,
+                  is_call):
     # |delta| falls monotonically as the strike moves away from the money on
     # this side (for smiles without arbitrage): bisect on ln(K/F) over eight
     # ATM standard deviations, to 1e-7 (far below the 5-point grid).
-    atm = _leg_vol(S, forward, T, r, q, v, table, regime, smile)
+    atm = _leg_vol(S, forward, T, r, q, v, table, regime, smile, model, today)
     reach = 8.0 * max(atm, smile[4]) * np.sqrt(max(T, 1e-6)) + 0.01
     if is_call:
         lo, hi = 0.0, reach
@@ -224,7 +421,7 @@ def _bisect_delta(S, forward, T, r, q, v, table, regime, smile, target_delta, is
     while hi - lo > 1e-7:
         mid = 0.5 * (lo + hi)
         K = forward * np.exp(mid)
-        sigma = _leg_vol(S, K, T, r, q, v, table, regime, smile)
+        sigma = _leg_vol(S, K, T, r, q, v, table, regime, smile, model, today)
         d = abs(bs_greeks_one(S, K, T, r, q, sigma, is_call)[0])
         if (d > target_delta) == is_call:
             lo = mid

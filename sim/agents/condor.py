@@ -21,8 +21,8 @@ Bus events published (mask = paths): ``condor.opened`` (payload: strikes,
 credit, contracts, expiry), ``condor.tested`` (spot first at or beyond a
 short strike), ``condor.closed`` (payload: reason).
 
-Signals kept for other agents, per path, updated every trade phase:
-``put_distance`` and ``call_distance``, the distance of SPX to each short
+Signals for other agents, per path, as of the last trade phase (computed
+when read): ``put_distance`` and ``call_distance``, the distance of SPX to each short
 strike in expected standard deviations to expiry (``ln(S/K_put) / (atm
 sqrt(T))`` and ``ln(K_call/S) / (atm sqrt(T))``, positive on the safe side,
 NaN where no condor is open); the drift toward a strike is their change over
@@ -56,8 +56,7 @@ class CondorAgent(Agent):
         self.contracts = np.zeros(n)
         self.expiry = np.zeros(n, dtype=np.int64)
         self.n_condors = np.zeros(n, dtype=np.int64)
-        self.put_distance = np.full(n, np.nan)
-        self.call_distance = np.full(n, np.nan)
+        self._last_view = None
         self.n_exits = {reason: np.zeros(n, dtype=np.int64)
                         for reason in ("profit_target", "stop_loss", "exit_dte", "expiry")}
         super().__init__(ctx)
@@ -70,7 +69,7 @@ class CondorAgent(Agent):
             self._sync_settled(view)
             self._manage(view)
             self._enter(view)
-            self._measure_distances(view)
+            self._last_view = view
 
     # ----------------------------------------------------------------- steps
     def _sync_settled(self, view) -> None:
@@ -152,21 +151,33 @@ class CondorAgent(Agent):
                              short_call=short_call, credit=self.credit,
                              contracts=self.contracts, expiry=expiry)
 
-    def _measure_distances(self, view) -> None:
-        live = self.is_open
-        if not live.any():
-            self.put_distance[:] = np.nan
-            self.call_distance[:] = np.nan
-            return
+    @property
+    def put_distance(self) -> np.ndarray:
+        """Distance of SPX to the short put at the last trade phase, ATM stdevs (NaN if flat)."""
+        return self._distances()[0]
+
+    @property
+    def call_distance(self) -> np.ndarray:
+        """Distance of SPX to the short call at the last trade phase, ATM stdevs (NaN if flat)."""
+        return self._distances()[1]
+
+    def _distances(self) -> tuple[np.ndarray, np.ndarray]:
+        # Computed when asked for (it prices an ATM vol per path), not every tick.
+        view, live = self._last_view, self.is_open
+        n = live.size
+        if view is None or not live.any():
+            return np.full(n, np.nan), np.full(n, np.nan)
         book = self.ctx.book
-        T = np.maximum(self.expiry - view.day, 0) / DAYS_PER_YEAR
-        atm = book.pricer.atm_vol(view, np.where(live, T, 1.0 / DAYS_PER_YEAR))
+        T = np.where(live, np.maximum(self.expiry - view.day, 1), 1) / DAYS_PER_YEAR
+        atm = book.pricer.atm_vol(view, T)
         start = self.block.start
-        for strike, is_call, out in ((book.strike[start + SHORT_PUT], False, self.put_distance),
-                                     (book.strike[start + SHORT_CALL], True, self.call_distance)):
-            distance = drift_to_strike(view.spot, np.where(live, strike, view.spot), atm,
-                                       np.where(live, T, 1.0), is_call=is_call)
-            out[:] = np.where(live, distance, np.nan)
+        out = []
+        for strike, is_call in ((book.strike[start + SHORT_PUT], False),
+                                (book.strike[start + SHORT_CALL], True)):
+            distance = drift_to_strike(view.spot, np.where(live, strike, view.spot), atm, T,
+                                       is_call=is_call)
+            out.append(np.where(live, distance, np.nan))
+        return out[0], out[1]
 
     def _mark_closed(self, view, mask: np.ndarray, reason: str) -> None:
         self.is_open &= ~mask

@@ -47,6 +47,8 @@ def in_range(f: dataclasses.Field, ftype: type) -> st.SearchStrategy[Any]:
     if ftype is str:
         if meta.get("unit") == "ISO date":
             return st.dates() | st.dates().map(lambda day: day.isoformat())
+        if meta.get("unit") == "smile kind":
+            return st.sampled_from(["model", "parametric"])
         return st.text(CHARS)
     low, high = _int_bounds(meta)
     integers = st.integers(low, high) if low <= high else st.nothing()

@@ -20,7 +20,7 @@ from sim.instruments import SPX_MULTIPLIER, SpxPricer
 from ..conftest import small_scenario
 
 DAY0 = int(np.datetime64("2025-01-02", "D").astype(np.int64))
-FLAT_SMILE = SmileModel(atm_vix_ratio=1.0, skew=0.0, curvature=0.0)
+FLAT_SMILE = SmileModel(kind="parametric", atm_vix_ratio=1.0, skew=0.0, curvature=0.0)
 # Variance at its mean and no jumps: the variance-swap vol is sqrt(v) at every
 # expiry, so the flat smile prices every option at vol VIX/100.
 FLAT_MARKET = MarketModel(theta=0.04, variance0=0.04, jump_intensity=0.0)
