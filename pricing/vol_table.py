@@ -155,6 +155,17 @@ def vol_from_table_one(table, v_grid, T_grid, x_grid, v, T, x):
         return np.nan
     i, wv = _bracket(v_grid, v, _SQRT)
     j, wt = _bracket(T_grid, T, _LOG)
+    return interpolate_in_x(table, i, wv, j, wt, x_grid, x)
+
+
+@njit(cache=True, error_model="numpy")
+def interpolate_in_x(table, i, wv, j, wt, x_grid, x):
+    """Trilinear table vol with the variance and expiry brackets already found.
+
+    ``(i, wv)`` and ``(j, wt)`` are the `_bracket` results of the variance
+    (``sqrt`` scale) and expiry (``log`` scale); callers pricing several
+    strikes at one state and expiry find them once.
+    """
     m, wx = _bracket(x_grid, x, _LINEAR)
     total = 0.0
     for di in range(2):

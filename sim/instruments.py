@@ -34,7 +34,6 @@ from pricing.smile import smile_vol_one
 from pricing.svcj import log_contract_variance_one
 from pricing.vix import spx_atm_vol_one
 from pricing.vol_table import (
-    _LINEAR,
     _LOG,
     _SQRT,
     DEFAULT_T_GRID,
@@ -42,6 +41,7 @@ from pricing.vol_table import (
     DEFAULT_X_GRID,
     _bracket,
     build_vol_table,
+    interpolate_in_x,
     table_moneyness_one,
 )
 from sim.config import MarketModel, SmileModel
@@ -295,15 +295,8 @@ def _model_vol(K, forward, T, setup, vol_table, x_grid):
     T_var, v_ref, extra, i, wv, j, wt = setup
     if T_var <= 0.0 or T <= 0.0:
         return 0.0
-    m, wx = _bracket(x_grid, table_moneyness_one(K, forward, T_var, v_ref), _LINEAR)
-    sigma = 0.0
-    for di in range(2):
-        fv = wv if di else 1.0 - wv
-        for dj in range(2):
-            ft = wt if dj else 1.0 - wt
-            c0 = vol_table[i + di, j + dj, m]
-            c1 = vol_table[i + di, j + dj, m + 1]
-            sigma += fv * ft * (c0 + wx * (c1 - c0))
+    sigma = interpolate_in_x(vol_table, i, wv, j, wt, x_grid,
+                             table_moneyness_one(K, forward, T_var, v_ref))
     return np.sqrt((sigma * sigma * T_var + extra) / T)
 
 

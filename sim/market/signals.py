@@ -36,9 +36,8 @@ import numpy as np
 
 from sim.market import indicators
 from sim.market.calendar import TICKS_PER_YEAR
-from sim.market.heston import vix_jump_term
 from sim.market.paths import MarketPaths
-from sim.market.term_structure import vix_expiries_after, vix_futures
+from sim.market.term_structure import vix_expiries_after, vix_futures_for
 
 #: Window lengths, ticks.
 RSI_WINDOW = 14
@@ -130,12 +129,4 @@ class MarketSignals:
         return out
 
     def _curve(self, variance: np.ndarray, regime: np.ndarray, T: np.ndarray) -> np.ndarray:
-        out = np.empty((variance.size, T.size))
-        for r, priced in enumerate(self.model.pricing_models()):
-            on = regime == r
-            if not on.any():
-                continue
-            out[on] = vix_futures(variance[on], T, priced.kappa, priced.theta, priced.xi,
-                                  priced.jump_intensity, priced.jump_variance_mean,
-                                  vix_jump_term(priced))
-        return out
+        return vix_futures_for(self.model, variance, regime, T)
