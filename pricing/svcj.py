@@ -134,6 +134,7 @@ from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from pricing._arrays import flatten_inputs, require_non_negative, shaped
+from pricing.black import bs_price_one
 
 __all__ = [
     "log_contract_variance_one",
@@ -480,16 +481,12 @@ def svcj_price_one(S, K, T, r, q, v, kappa, theta, xi, rho, lam, mu_s, sigma_s, 
             or theta != theta or xi != xi or rho != rho or lam != lam or mu_s != mu_s
             or sigma_s != sigma_s or mu_v != mu_v or b != b):
         return np.nan
-    if T <= 0.0:
-        if is_call:
-            return max(S - K, 0.0)
-        return max(K - S, 0.0)
+    if T <= 0.0 or S <= 0.0 or K <= 0.0:
+        # Intrinsic at expiry, discounted forward intrinsic for S or K <= 0:
+        # the zero-vol Black-Scholes value.
+        return bs_price_one(S, K, T, r, q, 0.0, is_call)
     fwd_pv = S * math.exp(-q * T)
     strike_pv = K * math.exp(-r * T)
-    if S <= 0.0 or K <= 0.0:
-        if is_call:
-            return max(fwd_pv - strike_pv, 0.0)
-        return max(strike_pv - fwd_pv, 0.0)
     k = math.log(K / S) - (r - q) * T
     strikes = np.empty(1)
     strikes[0] = k

@@ -46,7 +46,7 @@ from pricing.vol_table import (
 )
 from sim.config import MarketModel, SmileModel
 from sim.market.calendar import TICKS_PER_YEAR
-from sim.market.pricing_params import regime_pricing_table
+from sim.market.pricing_params import SVCJ_ROWS, pricing_table, regime_pricing_table
 
 #: Contract multiplier of an SPX option, dollars per index point.
 SPX_MULTIPLIER = 100.0
@@ -62,18 +62,6 @@ PARAMETRIC, MODEL = 0, 1
 _V_GRID = np.ascontiguousarray(DEFAULT_V_GRID, dtype=np.float64)
 _T_GRID = np.ascontiguousarray(DEFAULT_T_GRID, dtype=np.float64)
 _X_GRID = np.ascontiguousarray(DEFAULT_X_GRID, dtype=np.float64)
-
-
-def svcj_parameter_table(model: MarketModel) -> np.ndarray:
-    """Per-regime SVCJ parameters under the pricing measure, shape ``(9, n_regimes)``.
-
-    Rows: kappa, theta, xi, rho, jump_intensity, jump_spot_mean, jump_spot_std,
-    jump_variance_mean, jump_spot_per_variance.
-    """
-    rows = [(m.kappa, m.theta, m.xi, m.rho, m.jump_intensity, m.jump_spot_mean,
-             m.jump_spot_std, m.jump_variance_mean, m.jump_spot_per_variance)
-            for m in model.pricing_models()]
-    return np.ascontiguousarray(np.array(rows, dtype=np.float64).T)
 
 
 def _event_schedule(model: MarketModel, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +110,7 @@ class SpxPricer:
         self.smile = smile
         self.table = regime_pricing_table(model)
         self.mode = MODEL if smile.kind == "model" else PARAMETRIC
-        self.svcj = svcj_parameter_table(model)
+        self.svcj = pricing_table(model, SVCJ_ROWS)
         if self.mode == MODEL:
             self.vol_tables = np.stack([_cached_vol_table(tuple(col), self.rate,
                                                           self.dividend_yield)

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from pricing.vix import spx_atm_vol, vix_future, vix_model_vol
 from sim.config import MarketModel
-from sim.market.heston import vix_jump_term
+from sim.market.pricing_params import pricing_table
 
 __all__ = [
     "PRICING_PARAMETERS",
@@ -201,8 +201,7 @@ def pricing_parameters(model: MarketModel, regime: ArrayLike) -> tuple[NDArray[n
         If a regime index is out of range or not an integer, or a regime has
         no pricing measure (``kappa_Q <= 0``).
     """
-    table = np.array([(m.kappa, m.theta, m.xi, m.jump_intensity, m.jump_variance_mean,
-                       vix_jump_term(m)) for m in model.pricing_models()], dtype=np.float64)
+    table = pricing_table(model, PRICING_PARAMETERS).T
     regime = np.asarray(regime)
     if regime.dtype.kind not in "iu":
         raise ValueError(f"regime must hold integer regime indices, got dtype {regime.dtype}")
