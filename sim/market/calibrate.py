@@ -132,6 +132,7 @@ from scipy.optimize import brentq
 
 from pricing.vix import VIX_TAU, vix_squared_one
 from sim.config import MarketModel, RegimeChain, RegimeParams, Scenario, SmileModel
+from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.heston import generate, vix_jump_term
 from sim.market.regimes import stationary_distribution
 from sim.market.smile_fit import ImpliedVolQuotes, fit_smile, model_implied_vols, smile_errors
@@ -144,9 +145,6 @@ from sim.market.stylized import (
     stylized_facts_by_path,
 )
 
-#: Ticks per year of variance time, equal to ``sim.runner.TICKS_PER_YEAR`` (a
-#: test checks it); written out because ``sim.runner`` sits below this layer.
-TICKS_PER_YEAR = 365.25 * 5.0 / 7.0
 #: Regime names, calmest first.
 REGIME_NAMES = ("calm", "normal", "stressed", "crisis")
 #: Regimes that count as stress (targets of breadth divergence).
