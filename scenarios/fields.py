@@ -52,6 +52,15 @@ def is_string_tuple(ftype: Any) -> bool:
     return typing.get_origin(ftype) is tuple and typing.get_args(ftype) == (str, ...)
 
 
+def table_tuple_type(ftype: Any) -> type | None:
+    """The dataclass ``T`` when ``ftype`` is ``tuple[T, ...]`` (a TOML array of tables)."""
+    if typing.get_origin(ftype) is tuple:
+        args = typing.get_args(ftype)
+        if len(args) == 2 and args[1] is Ellipsis and is_table(args[0]):
+            return args[0]
+    return None
+
+
 def scalar_fields(cls: type) -> list[dataclasses.Field]:
     """Fields of ``cls`` written as ``key = value`` in its own table.
 

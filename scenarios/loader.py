@@ -49,6 +49,7 @@ from scenarios.fields import (
     field_types,
     is_string_tuple,
     is_table,
+    table_tuple_type,
     unwrap_optional,
 )
 from sim.config import (
@@ -347,6 +348,17 @@ def _validated_value(source: str, dotted: str, f: dataclasses.Field, ftype: type
     kind = _KINDS.get(ftype)
     shown = f"{dotted} = {_show(value)}"
 
+    choices = meta.get("choices")
+    if choices is not None:
+        allowed = _names(choices)
+        if not isinstance(value, str):
+            raise _error(source, dotted, f"{shown} is not a string", allowed)
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1)
+            hint = f" (did you mean {json.dumps(close[0])}?)" if close else ""
+            raise _error(source, dotted, f"{shown} is not a known choice{hint}", allowed)
+        return value
+
     if fmt is not None:
         normalize, allowed = fmt
         normalized = normalize(value)
@@ -402,6 +414,14 @@ def _field_value(source: str, dotted: str, f: dataclasses.Field, ftype: Any,
     """The value of one field of a table: a nested table, an array of strings or a scalar."""
     if is_table(ftype):
         return _build_table(source, dotted, ftype, value)
+    item_type = table_tuple_type(ftype)
+    if item_type is not None:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise _error(source, dotted, f"{dotted} = {_show(value)} is not an array of tables",
+                         f"[[{dotted}]] tables with keys "
+                         + ", ".join(f.name for f in dataclasses.fields(item_type)))
+        return tuple(_build_table(source, f"{dotted}[{i}]", item_type, item)
+                     for i, item in enumerate(value))
     if is_string_tuple(ftype):
         return _string_array(source, dotted, value, "an array of strings")
     # TOML has no null: an optional field is either given (a value) or absent (None).

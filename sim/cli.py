@@ -1,10 +1,21 @@
 """The ``alvh`` command line.
 
-``alvh run [SCENARIO] [--paths N] [--seed S] [--batch-size B]``
-    simulate a scenario (the ``default`` preset when none is named) and
-    print the summary table with units and the wall time;
-``alvh scenarios``
-    list the preset scenarios with a one-line description;
+``alvh run [SCENARIO] [--policy P] [--paths N] [--seed S] [--batch-size B]``
+    simulate a scenario (the ``default`` preset when none is named) under a
+    policy (default ``none``: the condor alone) and print the summary table
+    with units and the wall time;
+``alvh compare SCENARIO... [--policies P...] [--paths N] [--seed S] [--batch-size B]
+[--baseline NAME] [--bootstrap B] [--csv DIR]``
+    run every policy (default ``none alvh``) on the same paths of each
+    scenario and print, per scenario and regime, the summary by policy and
+    the paired differences against the baseline with bootstrap confidence
+    intervals (``sim.compare``), and the wall time; ``--csv DIR`` also writes
+    ``DIR/summary.csv`` and ``DIR/differences.csv``;
+``alvh experiment EXPERIMENT [--paths N] [--seed S] [--markdown FILE]``
+    test the claims of an experiment file (``claims``: the shipped one) and
+    print each measured value with its confidence interval and verdict;
+``alvh scenarios``, ``alvh policies``
+    list the preset scenarios / the shipped policies with a one-line description;
 ``alvh describe SCENARIO``
     print every parameter of a scenario with its unit and definition;
 ``alvh calibrate [--out FILE] [--seed S] [--paths N] [--days D] [--keep-smile]``
@@ -26,6 +37,8 @@ from collections.abc import Sequence
 from sim.metrics import SummaryRow
 
 EXIT_USAGE = 2
+#: Policies of ``alvh compare`` when ``--policies`` is not given.
+DEFAULT_COMPARE_POLICIES = ("none", "alvh")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,13 +75,43 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario and print its summary")
     run.add_argument("scenario", nargs="?", default=None,
                      help="preset name or TOML file (default: the 'default' preset)")
+    run.add_argument("--policy", default="none",
+                     help="policy name or TOML file (default: none, the condor alone)")
     run.add_argument("--paths", type=_positive_int, default=None,
                      help="number of Monte Carlo paths (default: the scenario's)")
     run.add_argument("--seed", type=_seed, default=None,
                      help="root seed of the run (default: the scenario's)")
     run.add_argument("--batch-size", type=_positive_int, default=None,
                      help="paths per SimPy environment (default: the scenario's)")
+    comp = sub.add_parser("compare", help="compare hedge policies on the same paths")
+    comp.add_argument("scenario", nargs="+", help="preset names or TOML files")
+    comp.add_argument("--policies", nargs="+", default=list(DEFAULT_COMPARE_POLICIES),
+                      metavar="POLICY",
+                      help="policy names or files (default: "
+                           f"{' '.join(DEFAULT_COMPARE_POLICIES)})")
+    comp.add_argument("--paths", type=_positive_int, default=None,
+                      help="Monte Carlo paths per scenario (default: the first scenario's)")
+    comp.add_argument("--seed", type=_seed, default=None,
+                      help="root seed, shared by every scenario (default: the first "
+                           "scenario's)")
+    comp.add_argument("--batch-size", type=_positive_int, default=None,
+                      help="paths per SimPy environment (default: the first scenario's)")
+    comp.add_argument("--baseline", default=None,
+                      help="policy the others are compared with (default: the first)")
+    comp.add_argument("--bootstrap", type=_positive_int, default=2000,
+                      help="bootstrap resamples per confidence interval (default 2000)")
+    comp.add_argument("--csv", default=None, metavar="DIR",
+                      help="also write DIR/summary.csv and DIR/differences.csv")
+    exp = sub.add_parser("experiment", help="test the claims of an experiment file")
+    exp.add_argument("experiment", help="shipped experiment name (claims) or TOML file")
+    exp.add_argument("--paths", type=_positive_int, default=None,
+                     help="paths per scenario (default: the file's)")
+    exp.add_argument("--seed", type=_seed, default=None,
+                     help="root seed (default: the file's)")
+    exp.add_argument("--markdown", default=None, metavar="FILE",
+                     help="also write the results as Markdown tables to FILE")
     sub.add_parser("scenarios", help="list the preset scenarios")
+    sub.add_parser("policies", help="list the shipped policies")
     describe = sub.add_parser("describe", help="print a scenario's parameters")
     describe.add_argument("scenario", help="preset name or TOML file")
     calib = sub.add_parser("calibrate", help="fit the market model to real SPX/VIX history")
@@ -106,21 +149,82 @@ def _fmt(value: float, unit: str) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import scenarios
+    from sim.policy import load_policy
     from sim.runner import run
 
     scenario = scenarios.load(args.scenario)
+    policy = load_policy(args.policy)
     started = time.perf_counter()
-    result = run(scenario, n_paths=args.paths, seed=args.seed, batch_size=args.batch_size)
+    result = run(scenario, n_paths=args.paths, seed=args.seed, batch_size=args.batch_size,
+                 agents=policy.agent_factories())
     wall = time.perf_counter() - started
     sim_spec = scenario.simulation
     print(f"scenario: {scenario.name} ({scenario.source})")
     print(f"{result.n_paths:,} paths x {sim_spec.n_days} daily ticks, seed {result.seed}, "
-          f"batches of {result.batch_size:,}; policy: non-trailed iron condor, no hedge")
+          f"batches of {result.batch_size:,}; policy: {policy.name} ({policy.description})")
     print()
     print(format_table(result.summary()))
     print()
     ticks = result.n_paths * (sim_spec.n_days + 1)
     print(f"wall time: {wall:.2f} s ({ticks / wall:,.0f} path-ticks/s, compile included)")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sim.compare import CompareError, compare
+
+    try:
+        result = compare(args.scenario, args.policies, n_paths=args.paths, seed=args.seed,
+                         batch_size=args.batch_size, baseline=args.baseline,
+                         bootstrap=args.bootstrap)
+    except CompareError as exc:
+        print(f"alvh: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    days = ", ".join(f"{s.name} {s.simulation.n_days}" for s in result.scenarios)
+    print(f"scenarios: {', '.join(s.name for s in result.scenarios)} (daily ticks: {days})")
+    print(f"policies: {', '.join(result.policy_names)}; baseline: {result.baseline}")
+    print(f"{result.n_paths:,} paths per scenario, seed {result.seed}, batches of "
+          f"{result.batch_size:,}; every policy trades the same paths")
+    print()
+    print(result.to_text())
+    if args.csv is not None:
+        folder = Path(args.csv)
+        folder.mkdir(parents=True, exist_ok=True)
+        result.summary.to_csv(folder / "summary.csv", index=False)
+        result.differences.to_csv(folder / "differences.csv", index=False)
+        print()
+        print(f"wrote {folder / 'summary.csv'} and {folder / 'differences.csv'}")
+    print()
+    ticks = sum(result.n_paths * (s.simulation.n_days + 1) for s in result.scenarios)
+    ticks *= len(result.policies)
+    wall = result.wall_seconds
+    print(f"wall time: {wall:.2f} s ({ticks / wall:,.0f} policy-path-ticks/s, "
+          f"compile included)")
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sim.experiment import run_experiment
+
+    result = run_experiment(args.experiment, paths=args.paths, seed=args.seed)
+    print(result.to_text())
+    if args.markdown is not None:
+        Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def _cmd_policies(args: argparse.Namespace) -> int:
+    from sim.policy import list_policies
+
+    listed = list_policies()
+    width = max(len(name) for name, _ in listed)
+    for name, description in listed:
+        print(f"{name:<{width}}  {description}")
     return 0
 
 
@@ -156,8 +260,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "scenarios": _cmd_scenarios, "describe": _cmd_describe,
-            "calibrate": _cmd_calibrate}
+COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "experiment": _cmd_experiment,
+            "scenarios": _cmd_scenarios, "policies": _cmd_policies,
+            "describe": _cmd_describe, "calibrate": _cmd_calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -488,6 +488,11 @@ class VixSpec:
     Futures and ``sigma_model`` are prices: they use the variance dynamics
     under the pricing measure (``MarketModel.pricing_models``,
     ``sim.market.term_structure.vix_futures_for``).
+
+    Margin of VIX futures in the book (``sim.book.group_margin``):
+    ``future_margin * |net contracts| + future_spread_margin * min(long
+    contracts, short contracts)`` per group of legs, so a calendar spread
+    holds the spread rate and an outright position the outright rate.
     """
 
     n_futures: int = param(6, 1, 12, unit="expiries", doc="monthly VIX futures quoted")
@@ -499,15 +504,22 @@ class VixSpec:
                                   doc="floor of VIX option implied vol")
     max_option_vol: float = param(3.0, 0.0, 20.0, lo_open=True, unit="1/sqrt(year)",
                                   doc="cap of VIX option implied vol")
+    future_margin: float = param(6000.0, 0.0, 1e6, unit="$/contract",
+                                 doc="margin held per net long or short VIX future")
+    future_spread_margin: float = param(1500.0, 0.0, 1e6, unit="$ per spread",
+                                        doc="margin held per offsetting long/short pair of "
+                                            "VIX futures")
 
 
 @dataclass(frozen=True)
 class CostModel:
     """Commission and bid-ask spread paid on every trade.
 
-    Full bid-ask width of an option, in index points:
+    Full bid-ask width of an option (SPX or VIX), in index points:
     ``max(min_width, width_share * mid) * (1 + vix_widening * max(VIX - 20, 0) / 10)``.
-    A trade pays half of it per contract times the multiplier, plus commission.
+    An option trade pays half of it per contract times the multiplier (100),
+    plus ``commission``. A VIX future trade pays ``future_half_spread`` times
+    its multiplier (1000) plus ``future_commission`` per contract.
     """
 
     commission: float = param(0.65, 0.0, 100.0, unit="$/contract",
@@ -518,6 +530,10 @@ class CostModel:
                                doc="bid-ask width as a share of the mid price")
     vix_widening: float = param(0.25, 0.0, 10.0, unit="1 per 10 VIX points",
                                 doc="relative widening of spreads per 10 VIX points above 20")
+    future_half_spread: float = param(0.025, 0.0, 10.0, unit="index points",
+                                      doc="half the bid-ask width of a VIX future")
+    future_commission: float = param(1.50, 0.0, 100.0, unit="$/contract",
+                                     doc="commission per VIX future contract traded")
 
 
 @dataclass(frozen=True)

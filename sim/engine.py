@@ -1,6 +1,6 @@
 """The discrete-event engine: one SimPy environment per batch of paths.
 
-Time runs in ticks (one per trading day). Each tick has three phases, at
+Time runs in ticks (one per trading day). Each tick has four phases, at
 SimPy times ``tick * TICK + phase``, so that everything triggered inside a
 phase (an agent reacting to another agent's event) has happened before the
 next phase starts:
@@ -8,7 +8,11 @@ next phase starts:
 ``settle``
     the book accrues interest on cash and cash-settles expired legs;
 ``trade``
-    agents read the :class:`MarketView` and trade on masked sets of paths;
+    agents read the :class:`MarketView` and trade on masked sets of paths
+    (the condor opens, manages and closes its positions here);
+``hedge``
+    agents that react to the positions taken in ``trade`` (the hedge agent)
+    act here, after every ``trade``-phase event of the tick has been handled;
 ``mark``
     the book reprices every leg at mid, updates the path statistics and
     checks its accounting identity.
@@ -30,14 +34,14 @@ import simpy
 
 from sim.book import Book
 from sim.config import Scenario
-from sim.instruments import SpxPricer
+from sim.instruments import SpxPricer, VixPricer
 from sim.market.events import ALL_EVENTS, CPI, FOMC, PPI, days_to_next_event
 from sim.market.paths import MarketPaths
 from sim.market.signals import MarketSignals
 
 #: Phases of a tick, in order.
-PHASES = ("settle", "trade", "mark")
-#: SimPy time units per tick (phases sit at offsets 0, 1, 2).
+PHASES = ("settle", "trade", "hedge", "mark")
+#: SimPy time units per tick (phases sit at offsets 0, 1, 2, 3).
 TICK = 4
 
 
@@ -120,15 +124,32 @@ class PathEvent:
 class EventBus:
     """Named channels of SimPy events that carry :class:`PathEvent` values.
 
-    ``yield bus.wait(name)`` suspends a process until the next publication on
-    that channel; ``bus.publish(...)`` wakes every waiting process at the
-    current SimPy time. A publication with an empty mask is dropped.
+    Two ways to listen:
+
+    - ``yield bus.wait(name)`` suspends a process until the next publication
+      on that channel. A publication made while the process is not waiting
+      (e.g. a second one in the same phase, before the process has re-armed)
+      is not seen: use it for one-shot waits.
+    - ``queue = bus.subscribe(name)`` then ``event = yield queue.get()`` in a
+      loop sees every publication, in order, at the SimPy time it was made
+      (a :class:`simpy.Store` per subscriber): use it for agents that must
+      not miss one.
+
+    ``bus.publish(...)`` wakes the waiting processes and fills the queues at
+    the current SimPy time. A publication with an empty mask is dropped.
     """
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self._pending: dict[str, simpy.Event] = {}
+        self._queues: dict[str, list[simpy.Store]] = {}
         self.counts: dict[str, int] = {}
+
+    def subscribe(self, name: str) -> simpy.Store:
+        """A queue that receives every later publication on channel ``name``."""
+        queue = simpy.Store(self.env)
+        self._queues.setdefault(name, []).append(queue)
+        return queue
 
     def wait(self, name: str) -> simpy.Event:
         """The event of the next publication on channel ``name``."""
@@ -141,9 +162,12 @@ class EventBus:
         if not mask.any():
             return
         self.counts[name] = self.counts.get(name, 0) + 1
+        value = PathEvent(name, tick, mask.copy(), payload)
         event = self._pending.pop(name, None)
         if event is not None:
-            event.succeed(PathEvent(name, tick, mask.copy(), payload))
+            event.succeed(value)
+        for queue in self._queues.get(name, ()):
+            queue.put(value)
 
 
 class Clock:
@@ -313,7 +337,8 @@ def simulate(scenario: Scenario, market: MarketPaths, agents: Iterable[AgentFact
     clock = Clock(env, market, MarketSignals(market, scenario))
     bus = EventBus(env)
     pricer = SpxPricer(scenario.market, scenario.smile, market)
-    book = Book(market.n_paths, scenario.account.initial_cash, pricer, scenario.costs)
+    book = Book(market.n_paths, scenario.account.initial_cash, pricer, scenario.costs,
+                vix_pricer=VixPricer(scenario.market, scenario.vix))
     ctx = Context(env=env, clock=clock, bus=bus, book=book, scenario=scenario)
     env.process(book_keeper(ctx, check_identity))
     created = [factory(ctx) for factory in agents]

@@ -17,9 +17,19 @@ measure: the same formula as the VIX index (equal to ``atm_vix_ratio *
 VIX / 100`` at 30 days), so the ATM term structure is in contango when the
 variance is below its mean and inverted above it.
 
+VIX options (:class:`VixPricer`): European, multiplier 100, Black-76 on the
+VIX future of the same expiry at the skewed, soft-clipped model vol of
+``pricing.vix_options`` (parameters from :class:`sim.config.VixSpec`); they
+settle to the VIX index on their expiry date. VIX futures: multiplier 1000,
+``100 E_Q[VIX_T]`` (``pricing.vix.vix_future``) under the pricing measure of
+the path's current regime (``sim.market.term_structure``), settling to the
+VIX index on their expiry date; the book marks them with daily variation
+margin (``sim.book``).
+
 Time to expiry is calendar time, ``T = (expiry date - today) / 365`` years
 (Actual/365, as in the reference tables). Positions expire at the close of
-their expiry date and settle to that close's spot.
+their expiry date and settle to that close's spot (SPX options) or VIX (VIX
+options and futures).
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ from numba import njit
 from pricing.black import bs_greeks_one, bs_price_one, norm_ppf
 from pricing.smile import smile_vol_one
 from pricing.svcj import log_contract_variance_one
-from pricing.vix import spx_atm_vol_one
+from pricing.vix import spx_atm_vol_one, vix_future, vix_model_vol
+from pricing.vix_options import vix_option_price
 from pricing.vol_table import (
     _LOG,
     _SQRT,
@@ -44,14 +55,27 @@ from pricing.vol_table import (
     interpolate_in_x,
     table_moneyness_one,
 )
-from sim.config import MarketModel, SmileModel
+from sim.config import MarketModel, SmileModel, VixSpec
+from sim.market import term_structure
 from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.pricing_params import SVCJ_ROWS, pricing_table, regime_pricing_table
 
+#: Instrument kinds the book holds (values of ``Book.kind``).
+SPX_OPTION, VIX_OPTION, VIX_FUTURE = 0, 1, 2
+#: Name of each instrument kind, as the ledger writes it.
+INSTRUMENT_NAMES = ("spx_option", "vix_option", "vix_future")
+#: Contract multiplier of each instrument kind, dollars per index point per contract.
+MULTIPLIERS = np.array([100.0, 100.0, 1000.0])
+#: Premium paid or received per index point of trade price per contract, dollars: a VIX
+#: future pays none (its value is settled daily as variation margin), so opening one
+#: moves only its costs into cash.
+PREMIUM_MULTIPLIERS = np.array([100.0, 100.0, 0.0])
 #: Contract multiplier of an SPX option, dollars per index point.
 SPX_MULTIPLIER = 100.0
 #: Strike grid of SPX options, index points.
 SPX_STRIKE_STEP = 5.0
+#: Strike grid of VIX options, index points.
+VIX_STRIKE_STEP = 0.5
 #: Days per year of option time (Actual/365).
 DAYS_PER_YEAR = 365.0
 
@@ -105,6 +129,7 @@ class SpxPricer:
     """
 
     def __init__(self, model: MarketModel, smile: SmileModel, market=None) -> None:
+        self.model = model
         self.rate = float(model.rate)
         self.dividend_yield = float(model.dividend_yield)
         self.smile = smile
@@ -201,6 +226,169 @@ class SpxPricer:
                                  self.dividend_yield, *self.smile_args, *self._model_args,
                                  int(view.day), float(target_delta),
                                  bool(is_call), SPX_STRIKE_STEP, solve, out)
+        return out
+
+
+def vix_expiries_after(day: int, n: int) -> np.ndarray:
+    """The next ``n`` monthly VIX expiries strictly after ``day``.
+
+    Parameters
+    ----------
+    day : int
+        Days since 1970-01-01; an expiry on that day is excluded.
+    n : int
+        Number of expiries, ``>= 0``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Expiry dates as days since 1970-01-01, ascending
+        (``sim.market.term_structure.vix_expiries_after``).
+    """
+    dates = term_structure.vix_expiries_after(np.datetime64(int(day), "D"), n)
+    return dates.astype(np.int64)
+
+
+def vix_expiry_on_or_after(day: int) -> int:
+    """The first monthly VIX expiry on or after ``day`` (days since 1970-01-01)."""
+    return int(vix_expiries_after(int(day) - 1, 1)[0])
+
+
+class VixPricer:
+    """Prices VIX futures and VIX options on every path from its variance and regime.
+
+    Futures are ``pricing.vix.vix_future`` under the pricing measure of each
+    path's current regime (``sim.market.term_structure.pricing_parameters``),
+    with ``T = (expiry - today) / 365`` years: the same numbers as
+    ``MarketSignals.futures_at`` and ``term_structure.vix_futures_for``.
+    Options are ``pricing.vix_options.vix_option_price``: Black-76 on the
+    future of their expiry at the skewed model vol (``pricing.vix.vix_model_vol``
+    with the same Q parameters, as ``term_structure.vix_option_model_vol_for``),
+    discounted at the model's rate. On and after its expiry date a future is
+    the VIX index and an option its intrinsic value against the VIX index.
+
+    Parameters
+    ----------
+    model : MarketModel
+        Rate and the per-regime dynamics (their Q form is used).
+    vix : VixSpec
+        Option vol scale, skew and bounds; futures margin rates (read by the book).
+    """
+
+    def __init__(self, model: MarketModel, vix: VixSpec) -> None:
+        self.model = model
+        self.spec = vix
+        self.rate = float(model.rate)
+        n_regimes = model.regimes.n_regimes
+        # One row per parameter (PRICING_PARAMETERS order), one column per regime.
+        self.q_table = np.stack(term_structure.pricing_parameters(
+            model, np.arange(n_regimes, dtype=np.int64)))
+        self.option_args = (vix.option_vol_scale, vix.option_skew, vix.min_option_vol,
+                            vix.max_option_vol)
+
+    def _futures_of(self, variance, regime, T) -> np.ndarray:
+        """Futures (index points) of legs with time ``T > 0`` years, all arrays (n,)."""
+        return np.asarray(vix_future(variance, T, *self.q_table[:, regime]), dtype=np.float64)
+
+    def future(self, view, expiry) -> np.ndarray:
+        """VIX futures prices of the given expiries on every path.
+
+        Parameters
+        ----------
+        view : MarketView
+            Variance (annualized), regime, VIX (index points) and date (``day``).
+        expiry : array_like of int64
+            Expiry dates (days since 1970-01-01), any shape that broadcasts with
+            ``(n_paths,)`` on the last axis, e.g. ``(n_expiries, 1)`` or ``(n_paths,)``.
+
+        Returns
+        -------
+        ndarray
+            Futures prices, index points, of the broadcast shape; the VIX index
+            on and after the expiry date.
+        """
+        expiry = np.asarray(expiry, dtype=np.int64)
+        vix = np.asarray(view.vix, dtype=np.float64)
+        shape = np.broadcast_shapes(expiry.shape, vix.shape)
+        out = np.array(np.broadcast_to(vix, shape), dtype=np.float64)
+        days = np.broadcast_to(expiry - int(view.day), shape)
+        live = np.nonzero(days > 0)
+        if live[0].size:
+            path = live[-1]
+            regime = np.asarray(view.regime)[path]
+            variance = np.asarray(view.variance, dtype=np.float64)[path]
+            out[live] = self._futures_of(variance, regime, days[live] / DAYS_PER_YEAR)
+        return out
+
+    def future_legs(self, view, expiry, active) -> np.ndarray:
+        """Futures prices of a table of legs, ``(n_legs, n_paths)``; 0 where not ``active``.
+
+        Only the active legs are priced (gathered, priced, scattered back).
+        """
+        active = np.asarray(active, dtype=bool)
+        shape = np.broadcast_shapes(active.shape, np.shape(expiry))
+        out = np.zeros(shape)
+        leg, path = np.nonzero(np.broadcast_to(active, shape))
+        if leg.size:
+            days = np.broadcast_to(np.asarray(expiry, dtype=np.int64), shape)[leg, path] \
+                - int(view.day)
+            out[leg, path] = self._leg_futures(view, path, days)
+        return out
+
+    def _leg_futures(self, view, path, days) -> np.ndarray:
+        price = np.asarray(view.vix, dtype=np.float64)[path].copy()
+        live = days > 0
+        if live.any():
+            p = path[live]
+            price[live] = self._futures_of(np.asarray(view.variance, dtype=np.float64)[p],
+                                           np.asarray(view.regime)[p],
+                                           days[live] / DAYS_PER_YEAR)
+        return price
+
+    def option(self, view, strike, is_call, expiry, active) -> np.ndarray:
+        """Mid prices of a table of VIX option legs on every path.
+
+        Parameters
+        ----------
+        view : MarketView
+            Variance (annualized), regime, VIX (index points) and date (``day``).
+        strike : ndarray, shape (n_legs, n_paths)
+            Index points.
+        is_call : array of bool, broadcastable to ``strike``
+        expiry : array of int64, broadcastable to ``strike``
+            Expiry dates as days since 1970-01-01.
+        active : array of bool, broadcastable to ``strike``
+            Only active legs are priced; the others get 0.
+
+        Returns
+        -------
+        ndarray, shape (n_legs, n_paths)
+            Mid price per unit, index points (multiplier not applied);
+            intrinsic value against the VIX index on and after the expiry date.
+        """
+        strike = np.asarray(strike, dtype=np.float64)
+        shape = strike.shape
+        out = np.zeros(shape)
+        leg, path = np.nonzero(np.broadcast_to(np.asarray(active, dtype=bool), shape))
+        if not leg.size:
+            return out
+        K = strike[leg, path]
+        call = np.broadcast_to(np.asarray(is_call, dtype=bool), shape)[leg, path]
+        days = np.broadcast_to(np.asarray(expiry, dtype=np.int64), shape)[leg, path] \
+            - int(view.day)
+        vix = np.asarray(view.vix, dtype=np.float64)[path]
+        price = np.where(call, np.maximum(vix - K, 0.0), np.maximum(K - vix, 0.0))
+        live = days > 0
+        if live.any():
+            p = path[live]
+            T = days[live] / DAYS_PER_YEAR
+            variance = np.asarray(view.variance, dtype=np.float64)[p]
+            params = self.q_table[:, np.asarray(view.regime)[p]]
+            forward = vix_future(variance, T, *params)
+            model_vol = vix_model_vol(variance, T, *params)
+            price[live] = vix_option_price(K[live], forward, T, self.rate, model_vol,
+                                           *self.option_args, call[live])
+        out[leg, path] = price
         return out
 
 

@@ -1,29 +1,44 @@
-"""Per-path trade ledger: one row per leg traded, opened, closed or settled.
+"""Per-path trade ledger: one row per leg traded, opened, closed or settled,
+and one row per path on which an agent skipped or cut an order.
 
 Rows are appended in column chunks (one chunk per order over all its paths),
 so recording costs a handful of numpy calls per order, not a Python loop
 over paths.
 
+VIX futures move their daily variation margin into cash at every mark
+without a ledger row; their ``close`` and ``settle`` rows carry the final
+price and the last variation (so the ledger's cash flows of a future do not
+add up to its P&L: the book's cash does).
+
 Columns and units:
 
-========== =========== ==========================================================
-column     unit        meaning
-========== =========== ==========================================================
-tick       ticks       trading-day index of the trade (0 = first tick)
-date       date        calendar date of the trade
-path       1           path index inside its batch
-slot       1           position slot of the leg in the book
-position_id 1          order that opened the leg (shared by its legs)
-action     text        ``open``, ``close`` or ``settle``
-reason     text        why (``entry``, ``profit_target``, ``stop_loss``, ...)
-is_call    bool        call or put
-strike     index pts   strike of the option
-expiry     date        expiry date of the option
-quantity   contracts   signed, negative for a short leg
-price      index pts   trade price per unit (mid, or intrinsic at settlement)
-cost       $           half spread plus commission paid on this leg
-cash_flow  $           cash received (negative: paid), costs included
-========== =========== ==========================================================
+=========== =========== =========================================================
+column      unit        meaning
+=========== =========== =========================================================
+tick        ticks       trading-day index of the trade (0 = first tick)
+date        date        calendar date of the trade
+path        1           path index inside its batch
+slot        1           position slot of the leg in the book (``skip``: the
+                        block's first slot)
+position_id 1           order that opened the leg (shared by its legs; -1 for
+                        ``skip``)
+action      text        ``open``, ``close``, ``settle``, or ``skip`` (an order
+                        skipped or cut on this path; no trade)
+reason      text        why (``entry``, ``profit_target``, ``stop_loss``,
+                        ``L1 budget cut``, ...)
+instrument  text        ``spx_option``, ``vix_option``, ``vix_future``, or
+                        ``none`` (``skip`` on a block that never held a leg)
+is_call     bool        call or put (False for a future)
+strike      index pts   strike of the option (0 for a future and ``skip``)
+expiry      date        expiry date of the leg (NaT for ``skip``)
+quantity    contracts   signed, negative for a short leg; for a ``close`` the
+                        part closed (signed as held); 0 for ``skip``
+price       index pts   trade price per unit (mid, or at settlement the
+                        intrinsic value of an option, the VIX for a future)
+cost        $           half spread plus commission paid on this leg
+cash_flow   $           cash received (negative: paid), costs included; for a
+                        future the last variation margin (none at ``open``)
+=========== =========== =========================================================
 """
 
 from __future__ import annotations
@@ -37,7 +52,8 @@ LEDGER_DTYPE = np.dtype([
     ("slot", np.int16),
     ("position_id", np.int64),
     ("action", "U6"),
-    ("reason", "U24"),
+    ("reason", "U32"),
+    ("instrument", "U10"),
     ("is_call", np.bool_),
     ("strike", np.float64),
     ("expiry", "datetime64[D]"),
@@ -56,8 +72,12 @@ class Ledger:
 
     def append(self, *, tick: int, date: int, path, slot, position_id, action: str,
                reason: str, is_call, strike, expiry, quantity, price, cost,
-               cash_flow) -> None:
-        """Append the legs of one order (arrays of equal length, one row per leg)."""
+               cash_flow, instrument="spx_option") -> None:
+        """Append the legs of one order (arrays of equal length, one row per leg).
+
+        ``instrument`` is one name or an array of names, one per row; an
+        ``expiry`` of ``numpy.iinfo(numpy.int64).min`` is written as NaT.
+        """
         n = len(path)
         chunk = np.empty(n, dtype=LEDGER_DTYPE)
         chunk["tick"] = tick
@@ -67,6 +87,7 @@ class Ledger:
         chunk["position_id"] = position_id
         chunk["action"] = action
         chunk["reason"] = reason
+        chunk["instrument"] = instrument
         chunk["is_call"] = is_call
         chunk["strike"] = strike
         chunk["expiry"] = np.asarray(expiry, dtype=np.int64).astype("datetime64[D]")
