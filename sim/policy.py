@@ -108,6 +108,14 @@ class ActiveManagement:
     is closed and a new one is opened at the next entry expiry
     (``dte_min``..``dte_max`` from today), at most ``max_roll_outs`` times
     in a row.
+
+    Details (``sim.agents.condor``): the rules act in the trade phase after
+    the exits, roll-out first; a rolled short strike stays 5 points inside
+    the tested one (strikes never cross) and no roll is traded where the new
+    short would not move toward the money; a roll-out always moves to a
+    later expiry (the Friday after the old one if the entry expiry is not
+    later); the streak of roll-outs restarts when a condor ends by any other
+    exit or opens by the entry rule.
     """
 
     roll_delta: float = param(0.30, 0.0, 1.0, lo_open=True, hi_open=True, unit="1",

@@ -35,8 +35,10 @@ Styles (``CondorAgent(ctx, style=...)``):
        (strikes by delta from today's spot, size by the risk budget), at the
        entry expiry, or the Friday after the old expiry if the entry expiry
        is not later (a roll-out always moves out in time; no roll-out where
-       that is beyond ``dte_max``). The streak of roll-outs resets when a
-       condor ends by any other exit or a new one opens by the entry rule;
+       that is beyond ``dte_max``). Where the risk budget no longer buys
+       one contract the path is left flat (the entry rule may reopen it).
+       The streak of roll-outs resets when a condor ends by any other exit
+       or a new one opens by the entry rule;
     2. *roll the untested side*: on the other open paths, where one short
        leg's absolute smile delta is at least ``roll_delta`` and the other's
        below it, and the condor has rolled fewer than ``max_untested_rolls``
@@ -49,9 +51,19 @@ Styles (``CondorAgent(ctx, style=...)``):
 
 Shrink on request (both styles). The agent listens to the bus channel
 ``condor.shrink`` (payload ``scale``: share of contracts to keep, in
-[0, 1], per path); on the requested paths with an open condor it resizes the
-condor to ``trunc(contracts * scale)`` contracts (ledger reason ``shrink``),
-at the current tick's mid plus costs; a condor shrunk to zero is closed.
+[0, 1], per path, clipped to it); on the requested paths with an open condor
+it resizes the condor to ``trunc(contracts * scale)`` contracts (ledger
+reason ``shrink``) at once, in the phase of the request (the hedge phase,
+for the hedge agent), at the current tick's mid plus costs; a condor shrunk
+to zero contracts is closed. Requests on flat paths are ignored.
+
+Per-path statistics (:meth:`CondorAgent.path_stats`, the same columns in both
+styles): ``n_condors``, ``exits_<reason>``, ``n_roll_outs``,
+``n_untested_rolls``, ``n_shrinks`` and ``premium_collected`` (dollars of
+net credit received at mid, costs excluded: ``credit * contracts * 100`` at
+every opening, by entry or roll-out, plus the net credit of every
+untested-side roll, i.e. the new side's credit less the old side's cost to
+close).
 
 Bus events published (mask = paths; payload arrays have shape (n_paths,) and
 mean something on the masked paths only):
@@ -70,8 +82,10 @@ mean something on the masked paths only):
     call side), ``credit`` (updated, index points per contract),
     ``net_credit`` (dollars received at mid by this roll).
 ``condor.resized``
-    a shrink request was carried out. Payload: ``contracts`` (after),
-    ``scale`` (as requested).
+    a shrink request was carried out (contracts fell). Payload:
+    ``contracts`` (after; 0 where the condor was closed, which then also
+    publishes ``condor.closed``), ``scale`` (as requested, clipped to
+    [0, 1]).
 ``condor.closed``
     the condor ended. Payload: ``reason`` (``profit_target``,
     ``stop_loss``, ``exit_dte``, ``expiry``, ``shrink``, ``roll_out``). A

@@ -69,3 +69,19 @@ def test_calibrate_to_a_missing_folder_exits_2(tmp_path, capsys):
                  "--paths", "2", "--days", "100", "--keep-smile"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "x.toml" in err
+
+
+def test_run_takes_a_policy_and_policies_lists_them(capsys):
+    assert main(["run", "--policy", "alvh", "--paths", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "policy: alvh" in out and "mean P&L" in out
+    assert main(["policies"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("none", "active", "static-vix", "alvh", "alvh-credit-first"):
+        assert name in listed
+
+
+def test_an_unknown_policy_exits_2_with_one_line(capsys):
+    assert main(["run", "--policy", "no-such-policy", "--paths", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no policy named" in err
