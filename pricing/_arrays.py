@@ -35,9 +35,11 @@ def flatten_inputs(
     arrays = [np.asarray(value, dtype=np.float64) for value in floats.values()]
     if flags is not None:
         arrays.append(np.asarray(flags, dtype=np.bool_))
-    broadcast = np.broadcast_arrays(*arrays)
-    shape = broadcast[0].shape
-    flat = [np.ascontiguousarray(a.reshape(-1)) for a in broadcast]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    # Broadcast views are read-only; np.require copies those (and only those),
+    # so kernels always get plain contiguous writeable arrays.
+    flat = [np.require(np.broadcast_to(a, shape).reshape(-1), requirements=["C", "W"])
+            for a in arrays]
     if flags is not None:
         return shape, flat[:-1], flat[-1]
     return shape, flat, None
