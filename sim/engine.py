@@ -130,10 +130,13 @@ class EventBus:
       on that channel. A publication made while the process is not waiting
       (e.g. a second one in the same phase, before the process has re-armed)
       is not seen: use it for one-shot waits.
-    - ``queue = bus.subscribe(name)`` then ``event = yield queue.get()`` in a
-      loop sees every publication, in order, at the SimPy time it was made
-      (a :class:`simpy.Store` per subscriber): use it for agents that must
-      not miss one.
+    - ``queue = bus.subscribe(name, ...)`` then ``event = yield queue.get()``
+      in a loop sees every publication on those channels, in the order they
+      were published, at the SimPy time they were made (one
+      :class:`simpy.Store` per subscription): use it for agents that must
+      not miss one. Subscribe to related channels (``condor.opened`` and
+      ``condor.closed``) with one queue: separate queues are each in order,
+      but not with respect to each other.
 
     ``bus.publish(...)`` wakes the waiting processes and fills the queues at
     the current SimPy time. A publication with an empty mask is dropped.
@@ -145,10 +148,13 @@ class EventBus:
         self._queues: dict[str, list[simpy.Store]] = {}
         self.counts: dict[str, int] = {}
 
-    def subscribe(self, name: str) -> simpy.Store:
-        """A queue that receives every later publication on channel ``name``."""
+    def subscribe(self, *names: str) -> simpy.Store:
+        """One queue that receives every later publication on any of ``names``, in order."""
+        if not names:
+            raise ValueError("subscribe to at least one channel")
         queue = simpy.Store(self.env)
-        self._queues.setdefault(name, []).append(queue)
+        for name in dict.fromkeys(names):
+            self._queues.setdefault(name, []).append(queue)
         return queue
 
     def wait(self, name: str) -> simpy.Event:

@@ -156,8 +156,9 @@ class HedgeAgent(Agent):
         self._distance_history = np.full((DRIFT_WINDOW + 1, n), np.nan)
         self._signal_cache: dict[str, np.ndarray] = {}
         super().__init__(ctx)
-        for channel in ("condor.opened", "condor.rolled", "condor.resized", "condor.closed"):
-            ctx.env.process(self._follow(channel, ctx.bus.subscribe(channel)))
+        # One queue for all condor channels, so events are seen in publication order.
+        ctx.env.process(self._follow(ctx.bus.subscribe(
+            "condor.opened", "condor.rolled", "condor.resized", "condor.closed")))
 
     def _requirements(self, i: int, layer: LayerSpec) -> list[int]:
         needed = [self.layer_index[name] for name in layer.requires]
@@ -168,12 +169,12 @@ class HedgeAgent(Agent):
         return sorted(set(needed))
 
     # ------------------------------------------------------------- condor
-    def _follow(self, channel: str, queue):
+    def _follow(self, queue):
         """SimPy process: keep :attr:`condor` in step with the condor's events."""
         state = self.condor
         while True:
             event = yield queue.get()
-            mask, payload = event.mask, event.payload
+            channel, mask, payload = event.name, event.mask, event.payload
             if channel == "condor.closed":
                 state.is_open &= ~mask
                 continue

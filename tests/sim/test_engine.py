@@ -134,3 +134,27 @@ def test_views_carry_regime_breadth_and_signals(scenario, market):
     assert np.all(np.isfinite(seen["slope"])) and np.all(seen["slope"] > 0)
     np.testing.assert_array_equal(seen["regime"], market.regime[40])
     np.testing.assert_array_equal(seen["ad"], market.ad_line[40])
+
+
+def test_one_subscription_sees_several_channels_in_publication_order(scenario, market):
+    """Two channels on one queue keep their interleaving, even within one phase."""
+    seen = []
+
+    class Talker(Agent):
+        def run(self):
+            while True:
+                view = yield self.ctx.clock.phase("trade")
+                everyone = np.ones(market.n_paths, dtype=bool)
+                for name in ("a", "b", "a", "a", "b"):
+                    self.ctx.bus.publish(name, view.tick, everyone)
+
+    class Listener(Agent):
+        def run(self):
+            queue = self.ctx.bus.subscribe("a", "b")
+            while True:
+                event = yield queue.get()
+                seen.append((event.tick, event.name))
+
+    simulate(scenario, market.select(np.arange(3)), [Talker, Listener])
+    assert seen[:5] == [(0, "a"), (0, "b"), (0, "a"), (0, "a"), (0, "b")]
+    assert len(seen) == 5 * (market.n_steps + 1)

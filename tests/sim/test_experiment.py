@@ -79,7 +79,7 @@ def test_overrides_are_validated_by_the_scenario_loader():
     base = scenarios.load("default")
     changed = apply_overrides(base, (("account.initial_cash", 5e5),))
     assert changed.account.initial_cash == 5e5 and changed.market == base.market
-    with pytest.raises(ScenarioError, match="account.initial_cash"):
+    with pytest.raises(ScenarioError, match=r"account\.initial_cash"):
         apply_overrides(base, (("account.initial_cash", -1.0),))
     with pytest.raises(ScenarioError, match="not a scenario parameter"):
         apply_overrides(base, (("account.colour", 1.0),))

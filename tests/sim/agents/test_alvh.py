@@ -222,3 +222,30 @@ def test_score_triggers_use_weights_and_their_own_hysteresis():
         True, True, True, False]
     assert trigger_state(off, states, Trigger(mode="all", conditions=conds)).tolist() == [
         False, False, True, False]
+
+
+@pytest.mark.parametrize("style", ["non-trailed", "active"])
+def test_the_hedge_agent_knows_at_every_tick_which_condors_are_open(style, hedge_scenario,
+                                                                     hedge_market):
+    """The hedge agent's copy of the condor (from bus events only) never drifts."""
+    policy = dataclasses.replace(load_policy("alvh"), condor_style=style)
+    mismatches = []
+
+    class Check(Agent):
+        def run(self):
+            while True:
+                view = yield self.ctx.clock.phase("mark")
+                condor, hedge = agents["condor"], agents["hedge"]
+                if not np.array_equal(condor.is_open, hedge.condor.is_open):
+                    mismatches.append(view.tick)
+
+    agents: dict = {}
+    factories = []
+    for factory in policy.agent_factories():
+        def keep(ctx, factory=factory):
+            agent = factory(ctx)
+            agents["hedge" if isinstance(agent, HedgeAgent) else "condor"] = agent
+            return agent
+        factories.append(keep)
+    simulate(hedge_scenario, hedge_market, [*factories, Check])
+    assert mismatches == []
