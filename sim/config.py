@@ -484,7 +484,13 @@ class VixSpec:
     max_option_vol]`` (``pricing.vix_options.soft_clip``: quadratic blends of
     half-width 0.2 of the band, so the cap adds no butterfly arbitrage),
     where ``sigma_model(T)^2 T = ln(E[VIX_T^2] / E[VIX_T]^2)`` is the model's
-    lognormal vol of VIX. A positive ``option_skew`` is the upward VIX skew.
+    lognormal vol of VIX. With ``option_skew = 0`` (the default) the options
+    are lognormal at the model's own vol of VIX, which is close to the
+    model's own distribution of ``VIX_T`` (``benchmarks/vix_option_bias.py``
+    measures the gap). A positive ``option_skew`` is an upward VIX skew on top
+    of the model: it prices out-of-the-money VIX calls above what the
+    model's paths pay on average (a VIX call premium), so a scenario that
+    sets it states that hedges cost more than their expected payoff.
     Futures and ``sigma_model`` are prices: they use the variance dynamics
     under the pricing measure (``MarketModel.pricing_models``,
     ``sim.market.term_structure.vix_futures_for``).
@@ -498,8 +504,9 @@ class VixSpec:
     n_futures: int = param(6, 1, 12, unit="expiries", doc="monthly VIX futures quoted")
     option_vol_scale: float = param(1.0, 0.0, 10.0, lo_open=True, unit="1",
                                     doc="multiplier on the model's vol of VIX")
-    option_skew: float = param(0.6, 0.0, 5.0, unit="vol share per unit ln(K/F)",
-                               doc="upward skew of VIX option vols")
+    option_skew: float = param(0.0, 0.0, 5.0, unit="vol share per unit ln(K/F)",
+                               doc="upward skew of VIX option vols on top of the model's "
+                                   "(0: none; > 0: a VIX call premium)")
     min_option_vol: float = param(0.2, 0.0, 10.0, lo_open=True, unit="1/sqrt(year)",
                                   doc="floor of VIX option implied vol")
     max_option_vol: float = param(3.0, 0.0, 20.0, lo_open=True, unit="1/sqrt(year)",

@@ -490,8 +490,11 @@ def test_model_vol_of_the_default_model():
 # VIX options
 # ---------------------------------------------------------------------------
 
-VIX_SPEC_ARGS = (SPEC.option_vol_scale, SPEC.option_skew, SPEC.min_option_vol,
-                 SPEC.max_option_vol)
+# The kernels' properties are tested with a skew on (the default is 0, no skew):
+# the skew and the soft cap are what could break monotonicity and convexity.
+SKEWED = VixSpec(option_skew=0.6)
+VIX_SPEC_ARGS = (SKEWED.option_vol_scale, SKEWED.option_skew, SKEWED.min_option_vol,
+                 SKEWED.max_option_vol)
 
 
 def _vix_chain(v, T):
@@ -533,17 +536,20 @@ def test_vix_calls_are_convex_in_strike_across_the_max_vol_clip():
     # max_option_vol = 3 near K = 2.8 F. A hard clip there made the call price
     # concave in strike (a butterfly of ~1e-4 index points on this 0.5-point grid);
     # the soft clip spreads the turn over its blend and leaves none.
+    # A stated VIX skew of 0.6 (the default is 0, under which the cap does not bind).
+    spec = VixSpec(option_skew=0.6)
+    args = (spec.option_vol_scale, spec.option_skew, spec.min_option_vol, spec.max_option_vol)
     v, T = 0.001, 5.0 / 365.0
     F, model_vol, strikes = _vix_chain(v, T)
-    skewed = SPEC.option_vol_scale * model_vol * (1.0 + SPEC.option_skew * np.log(strikes / F))
-    assert skewed.max() > SPEC.max_option_vol  # the cap binds on this grid
-    vols = vix_option_vol(strikes, F, T, model_vol, *VIX_SPEC_ARGS)
-    blend = CLIP_BLEND * (SPEC.max_option_vol - SPEC.min_option_vol)
-    assert SPEC.max_option_vol - blend < vols.max() < SPEC.max_option_vol
-    calls = vix_option_price(strikes, F, T, MODEL.rate, model_vol, *VIX_SPEC_ARGS, True)
+    skewed = spec.option_vol_scale * model_vol * (1.0 + spec.option_skew * np.log(strikes / F))
+    assert skewed.max() > spec.max_option_vol  # the cap binds on this grid
+    vols = vix_option_vol(strikes, F, T, model_vol, *args)
+    blend = CLIP_BLEND * (spec.max_option_vol - spec.min_option_vol)
+    assert spec.max_option_vol - blend < vols.max() < spec.max_option_vol
+    calls = vix_option_price(strikes, F, T, MODEL.rate, model_vol, *args, True)
     assert (np.diff(calls, 2) >= -1e-12 * F).all()
     # The hard clip on the same grid: the butterfly the soft clip removes.
-    hard = np.clip(skewed, SPEC.min_option_vol, SPEC.max_option_vol)
+    hard = np.clip(skewed, spec.min_option_vol, spec.max_option_vol)
     hard_calls = black76_price(F, strikes, T, MODEL.rate, hard, True)
     assert np.diff(hard_calls, 2).min() < -1e-5
 
