@@ -245,15 +245,28 @@ class ExperimentResult:
             stem, unit = METRICS[claim.metric]
             out += [f"**Claim ({claim.id})**: {claim.statement}. Measured: `{claim.policy}` "
                     f"minus `{claim.baseline}`, {stem} ({unit}); claimed {claim.claimed:+g} "
-                    f"{unit}.", "",
-                    f"| scenario | {stem} ({unit}) | 95% CI | mean P&L diff ($) | 95% CI ($) "
-                    "| verdict |", "|---|---:|---|---:|---|---|"]
+                    f"{unit}.", ""]
+            head = (f"| scenario | {stem} ({unit}) | 95% CI | verdict | Sharpe "
+                    f"`{claim.policy}` / `{claim.baseline}` |")
+            if claim.metric == "pnl":
+                head += " Sharpe diff | 95% CI |"
+            else:
+                head += " mean P&L diff ($) | 95% CI ($) |"
+            out += [head, "|---|---:|---|---|---|---:|---|"]
             rows = self.table[self.table["claim"] == claim.id]
             for _, row in rows.iterrows():
-                out.append(f"| {row['scenario']} | {row['value']:+.2f} | "
-                           f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}] | "
-                           f"{row['pnl']:+,.0f} | [{row['pnl_low']:+,.0f}, "
-                           f"{row['pnl_high']:+,.0f}] | {row['verdict']} |")
+                fmt = "{:+,.0f}" if claim.metric == "pnl" else "{:+.2f}"
+                line = (f"| {row['scenario']} | {fmt.format(row['value'])} | "
+                        f"[{fmt.format(row['ci_low'])}, {fmt.format(row['ci_high'])}] | "
+                        f"{row['verdict']} | {row['sharpe_policy']:+.2f} / "
+                        f"{row['sharpe_baseline']:+.2f} |")
+                if claim.metric == "pnl":
+                    line += (f" {row['sharpe_diff']:+.2f} | [{row['sharpe_low']:+.2f}, "
+                             f"{row['sharpe_high']:+.2f}] |")
+                else:
+                    line += (f" {row['pnl']:+,.0f} | [{row['pnl_low']:+,.0f}, "
+                             f"{row['pnl_high']:+,.0f}] |")
+                out.append(line)
             out.append("")
         return "\n".join(out)
 
@@ -312,6 +325,7 @@ def run_experiment(experiment: Experiment | str, paths: int | None = None,
                              bootstrap=experiment.bootstrap)
             diffs = result.differences
             diffs = diffs[diffs["regime"] == "all"]
+            summary = result.summary[result.summary["regime"] == "all"].set_index("policy")
             for claim in claims:
                 if claim.baseline != baseline:
                     continue
@@ -327,6 +341,11 @@ def run_experiment(experiment: Experiment | str, paths: int | None = None,
                                  pnl=row["mean P&L diff ($)"],
                                  pnl_low=row["P&L diff CI low ($)"],
                                  pnl_high=row["P&L diff CI high ($)"],
+                                 sharpe_policy=summary.loc[claim.policy, "Sharpe (annualized)"],
+                                 sharpe_baseline=summary.loc[baseline, "Sharpe (annualized)"],
+                                 sharpe_diff=row["Sharpe diff"],
+                                 sharpe_low=row["Sharpe diff CI low"],
+                                 sharpe_high=row["Sharpe diff CI high"],
                                  verdict=verdict(ci_low, ci_high, claim.claimed)))
     table = pd.DataFrame(rows)
     order_of = {c.id: i for i, c in enumerate(experiment.claims)}

@@ -125,18 +125,27 @@ def test_alvh_opens_every_layer_and_keeps_its_invariants(hedge_scenario, hedge_m
                                               for n in policy.layer_names[1:]) == len(skips)
 
 
-def test_with_every_trigger_off_alvh_is_the_bare_condor_path_for_path(hedge_scenario,
-                                                                       hedge_market):
-    alvh = load_policy("alvh")
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), style=st.sampled_from(["non-trailed", "active"]),
+       policy_name=st.sampled_from(["alvh", "alvh-credit-first", "static-vix"]),
+       size=st.floats(0.05, 3.0))
+def test_with_every_trigger_off_a_policy_is_the_bare_condor_path_for_path(
+        seed, style, policy_name, size, hedge_scenario):
+    base = load_policy(policy_name)
     silent = dataclasses.replace(
-        alvh, shrink=dataclasses.replace(alvh.shrink, enabled=False),
-        layers=tuple(dataclasses.replace(layer, trigger=dataclasses.replace(
-            layer.trigger, enabled=False)) for layer in alvh.layers))
-    hedged, _ = run_policy(hedge_scenario, hedge_market, silent, observe=False)
-    bare, _ = run_policy(hedge_scenario, hedge_market, load_policy("none"), observe=False)
-    hedged, bare = path_results(hedged), path_results(bare)
-    for column in bare:
-        np.testing.assert_array_equal(hedged[column], bare[column], err_msg=column)
+        base, condor_style=style, shrink=dataclasses.replace(base.shrink, enabled=False),
+        layers=tuple(dataclasses.replace(layer, size=size, trigger=dataclasses.replace(
+            layer.trigger, enabled=False)) for layer in base.layers))
+    bare = dataclasses.replace(load_policy("none"), condor_style=style)
+    s = hedge_scenario
+    market = generate(s.market, 30, 40, 1 / 252, np.random.default_rng(seed),
+                      start_date=s.simulation.start_date)
+    hedged, _ = run_policy(s, market, silent, observe=False)
+    alone, _ = run_policy(s, market, bare, observe=False)
+    hedged, alone = path_results(hedged), path_results(alone)
+    for column in alone:
+        np.testing.assert_array_equal(hedged[column], alone[column], err_msg=column)
     assert (hedged["hedge_spend"] == 0).all()
 
 
@@ -249,3 +258,47 @@ def test_the_hedge_agent_knows_at_every_tick_which_condors_are_open(style, hedge
         factories.append(keep)
     simulate(hedge_scenario, hedge_market, [*factories, Check])
     assert mismatches == []
+
+
+def test_the_leverage_layer_waits_for_the_base_layer(hedge_scenario, hedge_market):
+    """LEV's own trigger is always on; it still opens only where L1 is open."""
+    alvh = load_policy("alvh")
+    always = Trigger(mode="all", conditions=(Condition(signal="vix", op=">", on=0.0),))
+    layers = []
+    for layer in alvh.layers:
+        if layer.role == "leverage":
+            layer = dataclasses.replace(layer, trigger=always, size_basis="notional",
+                                        size=0.01)
+        elif layer.role == "base":
+            layer = dataclasses.replace(layer, trigger=Trigger(mode="all", conditions=(
+                Condition(signal="vix", op=">", on=24.0, off=22.0),)))
+        else:
+            layer = dataclasses.replace(layer, trigger=dataclasses.replace(layer.trigger,
+                                                                           enabled=False))
+        layers.append(layer)
+    policy = dataclasses.replace(alvh, layers=tuple(layers), budget=Budget(max_share=5.0),
+                                 liquidity=Liquidity(0.0))
+    batch, agents = run_policy(hedge_scenario, hedge_market, policy)
+    assert batch.agents[-1].violations == []
+    stats = agents["hedge"].path_stats()
+    assert stats["layer_LEV_opens"].sum() > 0
+    assert (stats["layer_LEV_opens"][stats["layer_L1_opens"] == 0] == 0).all()
+
+
+def test_a_registered_python_signal_drives_a_layer(hedge_scenario, hedge_market):
+    from sim.policy import SIGNAL_REGISTRY, register_signal
+
+    @register_signal("test_even_paths")
+    def even_paths(view, condor):
+        return (np.arange(condor.contracts.size) % 2 == 0).astype(float)
+
+    try:
+        alvh = load_policy("alvh")
+        layer = dataclasses.replace(alvh.layers[0], trigger=Trigger(mode="all", conditions=(
+            Condition(signal="test_even_paths", op=">", on=0.5),)))
+        policy = dataclasses.replace(alvh, layers=(layer,), budget=Budget(max_share=5.0))
+        _, agents = run_policy(hedge_scenario, hedge_market, policy)
+        opens = agents["hedge"].path_stats()["layer_L1_opens"]
+        assert opens[::2].sum() > 0 and opens[1::2].sum() == 0
+    finally:
+        SIGNAL_REGISTRY.pop("test_even_paths")
