@@ -42,7 +42,7 @@ from numba import njit
 from pricing.black import bs_greeks_one, bs_price_one, norm_ppf
 from pricing.smile import smile_vol_one
 from pricing.svcj import log_contract_variance_one
-from pricing.vix import spx_atm_vol_one, vix_future, vix_model_vol
+from pricing.vix import spx_atm_vol_one
 from pricing.vix_options import vix_option_price
 from pricing.vol_table import (
     _LOG,
@@ -257,14 +257,18 @@ def vix_expiry_on_or_after(day: int) -> int:
 class VixPricer:
     """Prices VIX futures and VIX options on every path from its variance and regime.
 
-    Futures are ``pricing.vix.vix_future`` under the pricing measure of each
-    path's current regime (``sim.market.term_structure.pricing_parameters``),
-    with ``T = (expiry - today) / 365`` years: the same numbers as
-    ``MarketSignals.futures_at`` and ``term_structure.vix_futures_for``.
+    Futures are ``E[VIX_T]`` under the pricing measure with regime switches
+    priced in (``sim.market.term_structure.RegimeVixTerms``: the variance
+    follows each step's regime, the regime its Markov chain, over the
+    business days to expiry), by the same lognormal moment match as
+    ``pricing.vix.vix_future``; with one regime they equal
+    ``term_structure.vix_futures_for`` at horizon ``business days /
+    TICKS_PER_YEAR``, and they are what ``MarketSignals.futures_at`` reports.
     Options are ``pricing.vix_options.vix_option_price``: Black-76 on the
-    future of their expiry at the skewed model vol (``pricing.vix.vix_model_vol``
-    with the same Q parameters, as ``term_structure.vix_option_model_vol_for``),
-    discounted at the model's rate. On and after its expiry date a future is
+    future of their expiry at the model's lognormal vol of VIX to that expiry
+    (from the same moments; ``T = (expiry - today) / 365`` years), times
+    ``option_vol_scale``, with the optional ``option_skew``, discounted at the
+    model's rate. On and after its expiry date a future is
     the VIX index and an option its intrinsic value against the VIX index.
 
     Parameters
@@ -285,10 +289,12 @@ class VixPricer:
             model, np.arange(n_regimes, dtype=np.int64)))
         self.option_args = (vix.option_vol_scale, vix.option_skew, vix.min_option_vol,
                             vix.max_option_vol)
+        self.terms = term_structure.RegimeVixTerms(model)
 
-    def _futures_of(self, variance, regime, T) -> np.ndarray:
-        """Futures (index points) of legs with time ``T > 0`` years, all arrays (n,)."""
-        return np.asarray(vix_future(variance, T, *self.q_table[:, regime]), dtype=np.float64)
+    def _futures_of(self, today: int, variance, regime, days) -> np.ndarray:
+        """Futures (index points) of legs ``days > 0`` calendar days out, all arrays (n,)."""
+        steps = term_structure.business_days_to(today, today + days)
+        return self.terms.futures(variance, regime, steps)
 
     def future(self, view, expiry) -> np.ndarray:
         """VIX futures prices of the given expiries on every path.
@@ -317,7 +323,7 @@ class VixPricer:
             path = live[-1]
             regime = np.asarray(view.regime)[path]
             variance = np.asarray(view.variance, dtype=np.float64)[path]
-            out[live] = self._futures_of(variance, regime, days[live] / DAYS_PER_YEAR)
+            out[live] = self._futures_of(int(view.day), variance, regime, days[live])
         return out
 
     def future_legs(self, view, expiry, active) -> np.ndarray:
@@ -340,9 +346,9 @@ class VixPricer:
         live = days > 0
         if live.any():
             p = path[live]
-            price[live] = self._futures_of(np.asarray(view.variance, dtype=np.float64)[p],
-                                           np.asarray(view.regime)[p],
-                                           days[live] / DAYS_PER_YEAR)
+            price[live] = self._futures_of(int(view.day),
+                                           np.asarray(view.variance, dtype=np.float64)[p],
+                                           np.asarray(view.regime)[p], days[live])
         return price
 
     def option(self, view, strike, is_call, expiry, active) -> np.ndarray:
@@ -383,9 +389,10 @@ class VixPricer:
             p = path[live]
             T = days[live] / DAYS_PER_YEAR
             variance = np.asarray(view.variance, dtype=np.float64)[p]
-            params = self.q_table[:, np.asarray(view.regime)[p]]
-            forward = vix_future(variance, T, *params)
-            model_vol = vix_model_vol(variance, T, *params)
+            regime = np.asarray(view.regime)[p]
+            steps = term_structure.business_days_to(int(view.day), int(view.day) + days[live])
+            forward = self.terms.futures(variance, regime, steps)
+            model_vol = self.terms.model_vol(variance, regime, steps, T)
             price[live] = vix_option_price(K[live], forward, T, self.rate, model_vol,
                                            *self.option_args, call[live])
         out[leg, path] = price

@@ -25,7 +25,9 @@ name                      unit         definition
 Annualization uses the simulator's ticks per year
 (:data:`sim.market.calendar.TICKS_PER_YEAR`), so realized and implied vols are
 on the same clock. The VIX futures use each path's current regime under the
-pricing measure (the frozen-regime approximation of :mod:`sim.market.heston`).
+pricing measure with regime switches priced in
+(:class:`sim.market.term_structure.RegimeVixTerms`), the same numbers the book
+trades VIX futures at.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 from sim.market import indicators
 from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.paths import MarketPaths
-from sim.market.term_structure import vix_expiries_after, vix_futures_for
+from sim.market.term_structure import RegimeVixTerms, business_days_to, vix_expiries_after
 
 #: Window lengths, ticks.
 RSI_WINDOW = 14
@@ -66,6 +68,7 @@ class MarketSignals:
         self.market = market
         self.model = scenario.market
         self.n_futures = scenario.vix.n_futures
+        self.terms = RegimeVixTerms(self.model)
         self._cache: dict[str, np.ndarray] = {}
 
     def at(self, name: str, tick: int) -> np.ndarray:
@@ -118,8 +121,11 @@ class MarketSignals:
         n = self.n_futures if n is None else n
         date = self.market.dates[tick]
         expiries = vix_expiries_after(date, n)
-        T = (expiries - np.datetime64(date, "D")).astype(np.float64) / 365.0
-        return self._curve(self.market.variance[tick], self.market.regime[tick], T), expiries
+        today = int(np.datetime64(date, "D").astype(np.int64))
+        steps = business_days_to(today, expiries.astype(np.int64))
+        variance = self.market.variance[tick][:, None]
+        regime = self.market.regime[tick][:, None]
+        return self.terms.futures(variance, regime, steps[None, :]), expiries
 
     def _front_futures(self) -> np.ndarray:
         m = self.market
@@ -128,5 +134,3 @@ class MarketSignals:
             out[tick] = self.futures_at(tick, 2)[0]
         return out
 
-    def _curve(self, variance: np.ndarray, regime: np.ndarray, T: np.ndarray) -> np.ndarray:
-        return vix_futures_for(self.model, variance, regime, T)

@@ -321,3 +321,147 @@ def spx_atm_vol_for(model: MarketModel, variance: ArrayLike, regime: ArrayLike,
                                              jump_term)]
     return np.asarray(spx_atm_vol(per_path[0], T_years, *per_path[1:], atm_ratio),
                       dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Regime switching priced in: VIX moments at a future tick, by a linear recursion
+# ---------------------------------------------------------------------------
+
+
+class RegimeVixTerms:
+    """Moments of the VIX index at a future tick when the regime may switch on the way.
+
+    The frozen-regime functions above price a VIX future as if the path's
+    current regime lasted to expiry. Here the regime follows its Markov chain
+    (``model.regimes.transition``, per tick; the chain is taken to be the same
+    under the pricing measure, i.e. no premium for regime risk), the variance
+    of each step follows the Q dynamics of the regime of that step (as in
+    ``sim.market.generate``: the regime at tick ``t`` drives the step to
+    ``t + 1``), and the VIX at expiry is the index the generator reports
+    there, ``VIX_T^2 = a_k v_T + b_k`` in the regime ``k`` of that tick. The
+    state ``x_t = (P_t[j], E[v_t 1{r_t=j}], E[v_t^2 1{r_t=j}])`` over regimes
+    ``j`` evolves linearly, one tick of ``dt = 1 / TICKS_PER_YEAR`` years at a
+    time (exact CIR-plus-jumps moments within a step: ``pricing.vix.
+    variance_moments_one``; then the chain's transition), so ``x_n = L^n x_0``
+    and ``E[VIX_T^2]``, ``E[VIX_T^4]`` are quadratic in today's variance
+    with coefficients tabulated once per number of steps ``n``. Futures and
+    the lognormal vol of VIX then follow from the mean and variance of
+    ``VIX_T^2`` exactly as in the frozen-regime functions (the same moment
+    match). With one regime this is the frozen-regime value at horizon
+    ``n dt`` (business-day time), to rounding.
+
+    Scheduled-event variance jumps and the breadth tilt of the transitions
+    (``divergence_predicts_stress``) are not priced in.
+
+    Parameters
+    ----------
+    model : MarketModel
+        The scenario's market model.
+    """
+
+    def __init__(self, model: MarketModel) -> None:
+        from pricing.vix import variance_moments_one, vix_squared_one
+        from sim.market.calendar import TICKS_PER_YEAR
+
+        table = pricing_table(model, PRICING_PARAMETERS)   # (6, R)
+        kappa, theta, xi, lam, mu_v, jump_term = table
+        n = table.shape[1]
+        self.n_regimes = n
+        dt = 1.0 / TICKS_PER_YEAR
+        step = np.zeros((3 * n, 3 * n))
+        self.vix2_slope = np.empty(n)
+        self.vix2_level = np.empty(n)
+        for j in range(n):
+            args = (dt, kappa[j], theta[j], xi[j], lam[j], mu_v[j])
+            mean0, var0 = variance_moments_one(0.0, *args)
+            mean1, var1 = variance_moments_one(1.0, *args)
+            a_mean, b_mean = mean0, mean1 - mean0
+            c0, c1 = var0, var1 - var0
+            p, m1, m2 = j, n + j, 2 * n + j
+            step[p, p] = 1.0
+            step[m1, p], step[m1, m1] = a_mean, b_mean
+            step[m2, p] = c0 + a_mean * a_mean
+            step[m2, m1] = c1 + 2.0 * a_mean * b_mean
+            step[m2, m2] = b_mean * b_mean
+            level = vix_squared_one(0.0, kappa[j], theta[j], lam[j], mu_v[j], jump_term[j])
+            self.vix2_level[j] = level
+            self.vix2_slope[j] = vix_squared_one(1.0, kappa[j], theta[j], lam[j], mu_v[j],
+                                                 jump_term[j]) - level
+        chain = np.asarray(model.regimes.transition, dtype=np.float64).T   # to <- from
+        self.step = np.kron(np.eye(3), chain) @ step
+        self._powers = [np.eye(3 * n)]
+
+    def _power(self, steps: int) -> np.ndarray:
+        while len(self._powers) <= steps:
+            self._powers.append(self.step @ self._powers[-1])
+        return self._powers[steps]
+
+    def moments(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Mean and variance of ``(VIX_T / 100)^2`` after ``steps`` ticks.
+
+        Parameters
+        ----------
+        variance : array_like
+            Today's variance (annualized), any shape.
+        regime : array_like of int
+            Today's regime index, broadcastable with ``variance``.
+        steps : array_like of int
+            Ticks (business days) to expiry, ``>= 0``, broadcastable.
+
+        Returns
+        -------
+        mean, var : ndarray
+            ``E[VIX_T^2]`` (annualized variance) and ``Var[VIX_T^2]``, of the
+            broadcast shape.
+        """
+        variance, regime, steps = np.broadcast_arrays(
+            np.asarray(variance, dtype=np.float64), np.asarray(regime, dtype=np.int64),
+            np.asarray(steps, dtype=np.int64))
+        n = self.n_regimes
+        mean = np.empty(variance.shape)
+        second = np.empty(variance.shape)
+        a, b = self.vix2_slope, self.vix2_level
+        # Read-outs of the state: E[VIX^2] and E[VIX^4] as rows over (P, M1, M2).
+        read_mean = np.concatenate([b, a, np.zeros(n)])
+        read_second = np.concatenate([b * b, 2.0 * a * b, a * a])
+        for count in np.unique(steps):
+            at = steps == count
+            power = self._power(int(count))
+            for name, read in (("mean", read_mean), ("second", read_second)):
+                row = read @ power                                   # (3n,)
+                coef = row.reshape(3, n)                             # [P, M1, M2] x regime
+                r = regime[at]
+                v = variance[at]
+                value = coef[0, r] + coef[1, r] * v + coef[2, r] * v * v
+                (mean if name == "mean" else second)[at] = value
+        var = np.maximum(second - mean * mean, 0.0)
+        return mean, var
+
+    def futures(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike
+                ) -> NDArray[np.float64]:
+        """VIX futures (index points) ``steps`` ticks ahead: ``100 sqrt(m) (1 + s2/m^2)^(-1/8)``."""
+        m, s2 = self.moments(variance, regime, steps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+        return np.where(m > 0, 100.0 * np.sqrt(np.maximum(m, 0.0)) * (1.0 + ratio) ** -0.125,
+                        0.0)
+
+    def model_vol(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike,
+                  T_years: ArrayLike) -> NDArray[np.float64]:
+        """Lognormal vol of VIX to expiry: ``sigma^2 T = ln(1 + s2/m^2) / 4`` (annualized)."""
+        m, s2 = self.moments(variance, regime, steps)
+        T = np.broadcast_to(np.asarray(T_years, dtype=np.float64), m.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+            vol = np.sqrt(0.25 * np.log1p(ratio) / T)
+        return np.where((T > 0) & (m > 0), vol, 0.0)
+
+
+def business_days_to(today: ArrayLike, expiry: ArrayLike) -> NDArray[np.int64]:
+    """Ticks from ``today`` to ``expiry`` (days since 1970): weekdays in ``(today, expiry]``."""
+    today = np.asarray(today, dtype=np.int64)
+    expiry = np.asarray(expiry, dtype=np.int64)
+    start = (today + 1).astype("datetime64[D]")
+    stop = (np.maximum(expiry, today) + 1).astype("datetime64[D]")
+    return np.busday_count(start, stop).astype(np.int64)
