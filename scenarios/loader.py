@@ -205,17 +205,22 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Scenario:
     else:
         path = Path(name_or_path)
     source = os.fspath(path)
+    return loads(read_text(path, "scenario"), source)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a ``what`` file (scenario, policy...), or a one-line ScenarioError."""
+    source = os.fspath(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise _error(source, None, "no such scenario file") from None
+        raise _error(source, None, f"no such {what} file") from None
     except UnicodeDecodeError as exc:
         raise _error(source, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                      "a UTF-8 TOML file") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise _error(source, None, f"cannot read the file ({reason})") from None
-    return loads(text, source)
 
 
 def loads(text: str, source: str = "<string>") -> Scenario:

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.fields import field_types
-from scenarios.loader import ScenarioError, _check_unknown, _error, _field_value, _show
+from scenarios.loader import (
+    ScenarioError,
+    _check_unknown,
+    _error,
+    _field_value,
+    _show,
+    read_text,
+)
 from sim.policy import SIGNAL_REGISTRY, SIGNALS, Policy
 
 __all__ = ["POLICIES_DIR", "list_policy_presets", "load_policy", "loads_policy"]
@@ -91,17 +98,7 @@ def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
             raise _error(str(path), None, f"no policy named {json.dumps(text_name)}", names)
     else:
         path = Path(name_or_path)
-    source = os.fspath(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise _error(source, None, "no such policy file") from None
-    except UnicodeDecodeError as exc:
-        raise _error(source, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                     "a UTF-8 TOML file") from None
-    except OSError as exc:
-        raise _error(source, None, f"cannot read the file ({exc.strerror or exc})") from None
-    return loads_policy(text, source)
+    return loads_policy(read_text(path, "policy"), os.fspath(path))
 
 
 def loads_policy(text: str, source: str = "<string>") -> Policy:

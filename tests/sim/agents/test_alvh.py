@@ -74,9 +74,8 @@ class Observer(Agent):
                                            f"opened before {hedge.policy.layers[j].name}")
 
 
-def run_policy(scenario, market, policy, observe=True):
-    """Simulate a policy's agents plus an observer; returns (batch, agents dict)."""
-    agents: dict = {}
+def kept_factories(policy, agents: dict) -> list:
+    """The policy's agent factories, each keeping its agent in ``agents`` (condor, hedge)."""
     factories = []
     for factory in policy.agent_factories():
         def keep(ctx, factory=factory):
@@ -84,6 +83,13 @@ def run_policy(scenario, market, policy, observe=True):
             agents["hedge" if isinstance(agent, HedgeAgent) else "condor"] = agent
             return agent
         factories.append(keep)
+    return factories
+
+
+def run_policy(scenario, market, policy, observe=True):
+    """Simulate a policy's agents plus an observer; returns (batch, agents dict)."""
+    agents: dict = {}
+    factories = kept_factories(policy, agents)
     if observe:
         factories.append(lambda ctx: Observer(ctx, agents))
     batch = simulate(scenario, market, factories, check_identity=True)
@@ -249,14 +255,7 @@ def test_the_hedge_agent_knows_at_every_tick_which_condors_are_open(style, hedge
                     mismatches.append(view.tick)
 
     agents: dict = {}
-    factories = []
-    for factory in policy.agent_factories():
-        def keep(ctx, factory=factory):
-            agent = factory(ctx)
-            agents["hedge" if isinstance(agent, HedgeAgent) else "condor"] = agent
-            return agent
-        factories.append(keep)
-    simulate(hedge_scenario, hedge_market, [*factories, Check])
+    simulate(hedge_scenario, hedge_market, [*kept_factories(policy, agents), Check])
     assert mismatches == []
 
 
