@@ -39,7 +39,9 @@ Per-path statistics: ``hedge_spend`` ($, premium paid on hedge openings plus
 their costs), ``hedge_budget_base`` ($, condor premium collected as the hedge
 agent counts it), ``shrink_requests``, and per layer ``layer_<name>_opens``,
 ``layer_<name>_rolls``, ``layer_<name>_ticks`` (ticks held) and
-``layer_<name>_cuts`` (openings cut or skipped by the budget or liquidity).
+``layer_<name>_cuts`` (openings cut by the budget or liquidity, and
+episodes in which they skipped the layer: a skip is recorded once, not on
+every tick the trigger stays on without room).
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class HedgeAgent(Agent):
                              for layer in policy.layers]
         self.trigger_on = np.zeros((n_layers, n), dtype=bool)
         self.armed = np.ones((n_layers, n), dtype=bool)
+        self.refused = np.zeros((n_layers, n), dtype=bool)
         self.entry_vix = np.zeros((n_layers, n))
         self.entry_risk = np.zeros((n_layers, n))
         self.expiry = np.zeros((n_layers, n), dtype=np.int64)
@@ -193,6 +196,7 @@ class HedgeAgent(Agent):
                 contracts = np.broadcast_to(payload["contracts"], mask.shape)
                 self.budget_base += np.where(mask, credit * contracts * SPX_MULTIPLIER, 0.0)
                 self.armed[:, mask] = True
+                self.refused[:, mask] = False
                 self.shrunk &= ~mask
 
     # -------------------------------------------------------------- ticks
@@ -284,6 +288,7 @@ class HedgeAgent(Agent):
                 states[j] = condition_state(states[j], self.signal(view, cond.signal), cond)
             self.trigger_on[i] = trigger_state(self.trigger_on[i], states, trigger)
             self.armed[i] |= ~self.trigger_on[i]
+            self.refused[i] &= self.trigger_on[i]
 
     # -------------------------------------------------------------- exits
     def _manage(self, view, i: int) -> None:
@@ -404,14 +409,16 @@ class HedgeAgent(Agent):
         units = np.minimum(wanted, np.minimum(by_budget, by_cash))
         cut_budget = mask & (wanted >= 1) & (by_budget < wanted)
         cut_cash = mask & (wanted >= 1) & ~cut_budget & (by_cash < wanted)
+        skipped = (cut_budget | cut_cash) & (units < 1)
+        # A skip is written once per episode (until the trigger clears, the
+        # layer opens or a new condor opens), not on every tick it persists.
+        new_skip = skipped & ~self.refused[i]
+        self.refused[i] |= skipped
         for what, cut in (("budget", cut_budget), ("liquidity", cut_cash)):
-            if cut.any():
-                kind = np.where(units >= 1, "cut", "skip")
-                for label in ("cut", "skip"):
-                    rows = cut & (kind == label)
-                    if rows.any():
-                        book.record_skip(view, block, rows, f"{layer.name} {what} {label}")
-                self.cuts[i] += cut
+            for label, rows in (("cut", cut & (units >= 1)), ("skip", cut & new_skip)):
+                if rows.any():
+                    book.record_skip(view, block, rows, f"{layer.name} {what} {label}")
+                    self.cuts[i] += rows
         opening = mask & (units >= 1)
         if not opening.any():
             return opening
@@ -427,6 +434,7 @@ class HedgeAgent(Agent):
                                       self.entry_risk[i])
         self.expiry[i] = np.where(opening, order.expiry.max(axis=0), self.expiry[i])
         self.armed[i] &= ~opening
+        self.refused[i] &= ~opening
         self.opens[i] += opening
         self.ctx.bus.publish("hedge.opened", view.tick, opening, layer=layer.name,
                              units=units, reason=reason)
