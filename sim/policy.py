@@ -34,6 +34,8 @@ name                  unit         definition
 ``strike_drift``      ATM stdevs   change of ``strike_distance`` over the last 5
                                    ticks (negative: drifting toward a short strike)
 ``short_delta``       1            the larger |delta| of the condor's short legs
+``condor_tested``     0/1          1 once SPX has reached a short strike of the open
+                                   condor (its ``condor.tested`` event), else 0
 ===================== ============ =================================================
 
 and any name registered with :func:`register_signal` (a Python callable, for
@@ -79,7 +81,8 @@ MARKET_SIGNALS = (
     "ad_divergence", "realized_vol", "rv_iv_ratio",
 )
 #: Signals computed by the hedge agent from the view and the condor it follows.
-AGENT_SIGNALS = ("vix", "days_to_event", "strike_distance", "strike_drift", "short_delta")
+AGENT_SIGNALS = ("vix", "days_to_event", "strike_distance", "strike_drift", "short_delta",
+                 "condor_tested")
 #: Every built-in signal name.
 SIGNALS = MARKET_SIGNALS + AGENT_SIGNALS
 

@@ -1,7 +1,8 @@
 """The Adaptive Layered VIX Hedge (ALVH) agent: a state machine per path, vectorized.
 
 The hedge agent follows the condor through the bus (``condor.opened``,
-``condor.rolled``, ``condor.resized``, ``condor.closed``; it never imports the
+``condor.tested``, ``condor.rolled``, ``condor.resized``, ``condor.closed``,
+on one ordered subscription; it never imports the
 condor agent) and acts in the ``hedge`` phase of every tick, after the
 condor's trades of that tick. For each layer of its :class:`sim.policy.Policy`,
 on all paths at once:
@@ -100,13 +101,14 @@ class CondorState:
     credit: np.ndarray
     contracts: np.ndarray
     expiry: np.ndarray
+    tested: np.ndarray
 
     @classmethod
     def flat(cls, n: int) -> CondorState:
         """No condor on any of ``n`` paths."""
         z = np.zeros(n)
         return cls(np.zeros(n, dtype=bool), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
-                   z.copy(), np.zeros(n, dtype=np.int64))
+                   z.copy(), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
 
 
 @dataclass
@@ -161,7 +163,8 @@ class HedgeAgent(Agent):
         super().__init__(ctx)
         # One queue for all condor channels, so events are seen in publication order.
         ctx.env.process(self._follow(ctx.bus.subscribe(
-            "condor.opened", "condor.rolled", "condor.resized", "condor.closed")))
+            "condor.opened", "condor.tested", "condor.rolled", "condor.resized",
+            "condor.closed")))
 
     def _requirements(self, i: int, layer: LayerSpec) -> list[int]:
         needed = [self.layer_index[name] for name in layer.requires]
@@ -180,6 +183,10 @@ class HedgeAgent(Agent):
             channel, mask, payload = event.name, event.mask, event.payload
             if channel == "condor.closed":
                 state.is_open &= ~mask
+                state.tested &= ~mask
+                continue
+            if channel == "condor.tested":
+                state.tested |= mask
                 continue
             if channel == "condor.resized":
                 state.contracts = np.where(mask, payload["contracts"], state.contracts)
@@ -192,6 +199,7 @@ class HedgeAgent(Agent):
             self._distance_history[:, mask] = np.nan
             if channel == "condor.opened":
                 state.is_open |= mask
+                state.tested &= ~mask
                 credit = np.broadcast_to(payload["credit"], mask.shape)
                 contracts = np.broadcast_to(payload["contracts"], mask.shape)
                 self.budget_base += np.where(mask, credit * contracts * SPX_MULTIPLIER, 0.0)
@@ -235,6 +243,8 @@ class HedgeAgent(Agent):
             value = history[-1] - history[0]
         elif name == "short_delta":
             value = self._short_delta(view)
+        elif name == "condor_tested":
+            value = np.where(self.condor.is_open, self.condor.tested.astype(float), np.nan)
         else:
             value = SIGNAL_REGISTRY[name](view, self.condor)
         value = np.asarray(value, dtype=np.float64)

@@ -253,6 +253,9 @@ def test_the_hedge_agent_knows_at_every_tick_which_condors_are_open(style, hedge
                 condor, hedge = agents["condor"], agents["hedge"]
                 if not np.array_equal(condor.is_open, hedge.condor.is_open):
                     mismatches.append(view.tick)
+                live = condor.is_open
+                if not np.array_equal(condor.tested[live], hedge.condor.tested[live]):
+                    mismatches.append(("tested", view.tick))
 
     agents: dict = {}
     simulate(hedge_scenario, hedge_market, [*kept_factories(policy, agents), Check])
