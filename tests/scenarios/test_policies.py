@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from scenarios import ScenarioError
@@ -9,7 +11,7 @@ from scenarios.policy_loader import list_policy_presets, load_policy, loads_poli
 from sim.policy import SIGNAL_REGISTRY, Policy, register_signal
 from sim.policy import load_policy as load_any
 
-SHIPPED = ("none", "active", "static-vix", "alvh", "alvh-credit-first")
+SHIPPED = ("none", "active", "static-vix", "alvh", "alvh-credit-first", "alvh-entries")
 
 BASE = '''
 name = "p"
@@ -45,6 +47,13 @@ def test_shipped_policies_say_what_they_are():
                                                       "leverage"]
     assert alvh.budget.max_share == pytest.approx(0.20)
     assert alvh.liquidity.min_quick_ratio == pytest.approx(1.2)
+    entries = load_policy("alvh-entries")
+    for isolated, rigid, adaptive in zip(entries.layers, static.layers, alvh.layers[:3],
+                                         strict=True):
+        # The entry rule of alvh on the layers of static-vix, and nothing else.
+        assert isolated.trigger == adaptive.trigger
+        assert dataclasses.replace(isolated, trigger=rigid.trigger) == rigid
+    assert not entries.shrink.enabled and len(entries.layers) == len(static.layers)
     credit_first = load_policy("alvh-credit-first")
     assert credit_first.layers[0].instrument == "spx_credit_spread"
     assert credit_first.layers[1:] == alvh.layers[1:]

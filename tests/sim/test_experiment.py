@@ -53,11 +53,12 @@ def test_verdicts_read_the_confidence_interval(low, high, claimed, expected):
 
 def test_the_shipped_claims_file_is_valid():
     experiment = load_experiment("claims")
-    assert [c.id for c in experiment.claims] == ["a", "b"]
+    assert [c.id for c in experiment.claims] == ["a", "a-entries", "b"]
     presets = {name for name, _ in scenarios.list_presets()}
     assert set(experiment.claims[0].scenarios) == presets
     assert experiment.claims[0].baseline == "static-vix"
-    assert experiment.claims[1].baseline == "active"
+    assert experiment.claims[1].scenarios == experiment.claims[0].scenarios
+    assert experiment.claims[2].baseline == "active"
 
 
 @pytest.mark.parametrize("edit, key", [
