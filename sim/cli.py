@@ -1,15 +1,25 @@
 """The ``alvh`` command line.
 
-``alvh run [SCENARIO] [--policy P] [--paths N] [--seed S] [--batch-size B]``
+``alvh run [SCENARIO] [--policy P] [--paths N] [--seed S] [--shard-size N]
+[--backend auto|serial|processes|dask] [--workers N] [--scheduler ADDRESS]
+[--out DIR] [--resume] [--quiet]``
     simulate a scenario (the ``default`` preset when none is named) under a
-    policy (default ``none``: the condor alone) and print the summary table
-    with units and the wall time;
-``alvh compare SCENARIO... [--policies P...] [--paths N] [--seed S] [--batch-size B]
-[--baseline NAME] [--bootstrap B] [--csv DIR]``
+    policy (default ``none``: the condor alone), shard by shard on a backend
+    (``sim.runner``; the numbers do not depend on the shard size, backend or
+    workers), and print the summary table with units, the shard layout, the
+    output folder and the wall time. ``--out DIR`` streams every shard's
+    per-path table to ``DIR/shards/*.parquet`` after ``DIR/manifest.json``;
+    ``--resume`` continues an interrupted run in ``DIR``. A progress bar
+    shows on a terminal for runs longer than 2 s, unless ``--quiet``.
+    ``--batch-size`` is a deprecated alias of ``--shard-size``;
+``alvh compare SCENARIO... [--policies P...] [--paths N] [--seed S] [--shard-size N]
+[--backend ...] [--workers N] [--scheduler ADDRESS] [--baseline NAME] [--bootstrap B]
+[--csv DIR]``
     run every policy (default ``none alvh``) on the same paths of each
-    scenario and print, per scenario and regime, the summary by policy and
-    the paired differences against the baseline with bootstrap confidence
-    intervals (``sim.compare``), and the wall time; ``--csv DIR`` also writes
+    scenario (the paths of ``alvh run`` with the same seed) and print, per
+    scenario and regime, the summary by policy and the paired differences
+    against the baseline with bootstrap confidence intervals
+    (``sim.compare``), and the wall time; ``--csv DIR`` also writes
     ``DIR/summary.csv`` and ``DIR/differences.csv``;
 ``alvh experiment EXPERIMENT [--paths N] [--seed S] [--markdown FILE]``
     test the claims of an experiment file (``claims``: the shipped one) and
@@ -34,7 +44,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from sim.backends import BACKENDS
 from sim.metrics import SummaryRow
+from sim.shards import PATHS_PER_BLOCK
 
 EXIT_USAGE = 2
 #: Policies of ``alvh compare`` when ``--policies`` is not given.
@@ -81,8 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of Monte Carlo paths (default: the scenario's)")
     run.add_argument("--seed", type=_seed, default=None,
                      help="root seed of the run (default: the scenario's)")
-    run.add_argument("--batch-size", type=_positive_int, default=None,
-                     help="paths per SimPy environment (default: the scenario's)")
+    _add_sharding(run)
+    run.add_argument("--out", default=None, metavar="DIR",
+                     help="write DIR/manifest.json and one Parquet file of per-path "
+                          "results per shard in DIR/shards")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out DIR from the shards written")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     comp = sub.add_parser("compare", help="compare hedge policies on the same paths")
     comp.add_argument("scenario", nargs="+", help="preset names or TOML files")
     comp.add_argument("--policies", nargs="+", default=list(DEFAULT_COMPARE_POLICIES),
@@ -94,8 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed", type=_seed, default=None,
                       help="root seed, shared by every scenario (default: the first "
                            "scenario's)")
-    comp.add_argument("--batch-size", type=_positive_int, default=None,
-                      help="paths per SimPy environment (default: the first scenario's)")
+    _add_sharding(comp)
     comp.add_argument("--baseline", default=None,
                       help="policy the others are compared with (default: the first)")
     comp.add_argument("--bootstrap", type=_positive_int, default=2000,
@@ -128,6 +144,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_sharding(parser: argparse.ArgumentParser) -> None:
+    """The options that say how a run is cut into shards and where they run."""
+    parser.add_argument("--shard-size", "--batch-size", dest="shard_size",
+                        type=_positive_int, default=None, metavar="N",
+                        help="paths per shard, rounded up to whole blocks of "
+                             f"{PATHS_PER_BLOCK} (default: the scenario's batch_size); "
+                             "changes no result (--batch-size: deprecated alias)")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
+                        help="where shards run (default auto: processes for several "
+                             "shards on several CPUs, else serial)")
+    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                        help="worker processes (default: the CPUs available)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="address of an existing Dask scheduler (implies --backend dask)")
+
+
+def _backend_of(args: argparse.Namespace) -> str:
+    """The backend asked for; ``--scheduler`` implies ``dask``."""
+    if args.scheduler is not None:
+        if args.backend not in ("auto", "dask"):
+            raise _UsageError(f"--scheduler needs --backend dask, not {args.backend}")
+        return "dask"
+    return args.backend
+
+
+class _UsageError(ValueError):
+    """Options that do not go together."""
+
+
 def format_table(rows: Sequence[SummaryRow]) -> str:
     """The summary as an aligned text table with a unit column."""
     header = ("metric", "unit", "value")
@@ -152,21 +197,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sim.policy import load_policy
     from sim.runner import run
 
+    if args.resume and args.out is None:
+        raise _UsageError("--resume needs --out DIR, the folder of the run to continue")
+    backend = _backend_of(args)
     scenario = scenarios.load(args.scenario)
     policy = load_policy(args.policy)
-    started = time.perf_counter()
-    result = run(scenario, n_paths=args.paths, seed=args.seed, batch_size=args.batch_size,
-                 agents=policy.agent_factories())
-    wall = time.perf_counter() - started
     sim_spec = scenario.simulation
+    n_paths = sim_spec.n_paths if args.paths is None else args.paths
+    seed = sim_spec.seed if args.seed is None else args.seed
+    started = time.perf_counter()
+    result = run(scenario, n_paths=n_paths, seed=seed, shard_size=args.shard_size,
+                 policy=policy, backend=backend, workers=args.workers,
+                 scheduler=args.scheduler, out=args.out, resume=args.resume,
+                 keep_paths=False, progress=not args.quiet and sys.stderr.isatty())
+    wall = time.perf_counter() - started
     print(f"scenario: {scenario.name} ({scenario.source})")
-    print(f"{result.n_paths:,} paths x {sim_spec.n_days} daily ticks, seed {result.seed}, "
-          f"batches of {result.batch_size:,}; policy: {policy.name} ({policy.description})")
+    print(f"{n_paths:,} paths x {sim_spec.n_days} daily ticks, seed {seed}; "
+          f"policy: {policy.name} ({policy.description})")
+    print(f"shards: {result.layout.describe()}; backend: {result.backend}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.out is not None:
+        resumed = (f"; {result.shards_resumed:,} shard(s) read back, {result.shards_run:,} run"
+                   if args.resume else "")
+        print(f"output: {result.out} (manifest.json, shards/shard-NNNNNN.parquet, "
+              f"summary.json){resumed}")
     print()
     print(format_table(result.summary()))
     print()
-    ticks = result.n_paths * (sim_spec.n_days + 1)
-    print(f"wall time: {wall:.2f} s ({ticks / wall:,.0f} path-ticks/s, compile included)")
+    ticks = result.paths_run * (sim_spec.n_days + 1)
+    if ticks:
+        print(f"wall time: {wall:.2f} s ({ticks / wall:,.0f} path-ticks/s, compile and worker "
+              f"start included)")
+    else:
+        print(f"wall time: {wall:.2f} s (every shard read back, nothing simulated)")
     return 0
 
 
@@ -174,19 +238,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sim.compare import CompareError, compare
+    from sim.shards import ShardLayout
 
     try:
         result = compare(args.scenario, args.policies, n_paths=args.paths, seed=args.seed,
-                         batch_size=args.batch_size, baseline=args.baseline,
-                         bootstrap=args.bootstrap)
+                         shard_size=args.shard_size, baseline=args.baseline,
+                         bootstrap=args.bootstrap, backend=_backend_of(args),
+                         workers=args.workers, scheduler=args.scheduler)
     except CompareError as exc:
         print(f"alvh: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     days = ", ".join(f"{s.name} {s.simulation.n_days}" for s in result.scenarios)
     print(f"scenarios: {', '.join(s.name for s in result.scenarios)} (daily ticks: {days})")
     print(f"policies: {', '.join(result.policy_names)}; baseline: {result.baseline}")
-    print(f"{result.n_paths:,} paths per scenario, seed {result.seed}, batches of "
-          f"{result.batch_size:,}; every policy trades the same paths")
+    layout = ShardLayout.plan(result.n_paths, result.shard_size)
+    print(f"{result.n_paths:,} paths per scenario, seed {result.seed}, "
+          f"{layout.describe()}; every policy trades the same paths")
     print()
     print(result.to_text())
     if args.csv is not None:
@@ -268,13 +335,19 @@ COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "experiment": _cmd_experim
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alvh`` console script; returns the exit status."""
     from scenarios import ScenarioError
+    from sim.backends import BackendError, WorkerLostError
+    from sim.output import OutputError
+    from sim.runner import RunError
 
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ScenarioError as exc:
+    except (ScenarioError, RunError, BackendError, OutputError, _UsageError) as exc:
         print(f"alvh: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except WorkerLostError as exc:
+        print(f"alvh: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"alvh: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,14 +1,16 @@
 """Compare hedge policies on the same simulated paths (common random numbers).
 
 :func:`compare` runs every policy on every scenario. Within a scenario, each
-batch of paths is generated once (batch sizes and seeds exactly as
-``sim.runner.run``) and every policy's agents trade that same
+shard of paths is generated once (blocks, seeds and shards exactly as
+``sim.runner.run``: ``sim.shards``) and every policy's agents trade that same
 :class:`~sim.market.paths.MarketPaths`, so differences between policies come
-from the policies, not from the paths. Each policy's per-path table records a
-64-bit fingerprint of every path's market (spot, variance, regime); before
+from the policies, not from the paths, and a policy's per-path numbers equal
+those of ``sim.runner.run`` with that policy. Shards run on any backend of
+``sim.backends`` with the same results. Each policy's per-path table records
+a 64-bit fingerprint of every path's market (spot, variance, regime); before
 any statistic is computed, the fingerprints of all policies must be equal,
 else a :class:`RuntimeError` is raised. Only per-path tables are kept across
-batches, never a past batch's market.
+shards, never a past shard's market.
 
 Statistics (:data:`SUMMARY_COLUMNS`), per scenario, regime group and policy,
 over the ``n`` paths of the group:
@@ -70,25 +72,36 @@ for any ``n``.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import math
 import os
 import textwrap
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
+from sim.backends import Backend
 from sim.config import Scenario
-from sim.engine import AgentFactory, simulate
-from sim.market import MarketPaths, generate
+from sim.engine import AgentFactory
 from sim.market.calendar import TICKS_PER_YEAR
-from sim.metrics import cvar, path_results
-from sim.runner import batch_sizes
+from sim.metrics import cvar
+from sim.runner import RunError, open_backend
+from sim.shards import (
+    FINGERPRINT_COLUMN,
+    PATH_COLUMN,
+    REGIME_COLUMN,
+    ShardLayout,
+    check_common_paths,
+    dominant_regime,
+    make_tasks,
+    market_fingerprints,
+    run_shard,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,12 +114,11 @@ BOOTSTRAP_CHUNK_ELEMENTS = 1 << 21
 BOOTSTRAP_STREAM_TAG = 0xB007
 #: Label of the regime group that holds every path.
 ALL_REGIMES = "all"
-#: Per-path column of the dominant regime index.
-REGIME_COLUMN = "regime"
-#: Per-path column of the market fingerprint (uint64).
-FINGERPRINT_COLUMN = "market_fingerprint"
-#: Per-path column of the path's index in the run (0 .. n_paths - 1).
-PATH_COLUMN = "path"
+#: Re-exported from ``sim.shards``, where shards compute them.
+__all__ = ["FINGERPRINT_COLUMN", "PATH_COLUMN", "REGIME_COLUMN", "CompareError",
+           "CompareResult", "check_common_paths", "compare", "dominant_regime",
+           "market_fingerprints", "paired_difference", "paired_differences",
+           "policy_statistics", "run_policies", "sharpe_ratio", "sortino_ratio"]
 
 #: (column, unit) of the summary table after ``scenario, regime, policy``;
 #: one ``layer <name> active (%)`` column per layer name follows.
@@ -188,91 +200,6 @@ def resolve_policy(name: str) -> Policy:
         raise CompareError(f"policy {name!r}: the policy registry (sim.policy.load_policy) "
                            f"is not available: {exc}") from exc
     return load_policy(name)
-
-
-# ---------------------------------------------------------------- per path
-def dominant_regime(regime: np.ndarray, n_regimes: int | None = None) -> np.ndarray:
-    """Index of the regime each path spent the most ticks in (ties: the lower index).
-
-    Parameters
-    ----------
-    regime : ndarray of int, shape (n_ticks, n_paths)
-        Regime index at each tick of each path.
-    n_regimes : int, optional
-        Number of regimes (default: ``regime.max() + 1``).
-
-    Returns
-    -------
-    ndarray of int8, shape (n_paths,)
-    """
-    regime = np.asarray(regime)
-    if regime.ndim != 2:
-        raise ValueError(f"regime must have shape (n_ticks, n_paths), got {regime.shape}")
-    if n_regimes is None:
-        n_regimes = int(regime.max()) + 1 if regime.size else 1
-    counts = np.stack([(regime == r).sum(axis=0) for r in range(n_regimes)])
-    return counts.argmax(axis=0).astype(np.int8)   # argmax takes the first of equal counts
-
-
-def market_fingerprints(market: MarketPaths) -> np.ndarray:
-    """A 64-bit hash of each path's spot, variance and regime at every tick.
-
-    Parameters
-    ----------
-    market : MarketPaths
-
-    Returns
-    -------
-    ndarray of uint64, shape (n_paths,)
-        BLAKE2b digests (8 bytes, little-endian) of the path's bytes: equal
-        for two paths exactly when their spot, variance and regime agree bit
-        for bit (up to a 2**-64 chance of collision).
-    """
-    per_path = np.concatenate([
-        np.ascontiguousarray(market.spot.T, dtype=np.float64).view(np.uint8),
-        np.ascontiguousarray(market.variance.T, dtype=np.float64).view(np.uint8),
-        np.ascontiguousarray(market.regime.T, dtype=np.int8).view(np.uint8),
-    ], axis=1)
-    digests = b"".join(hashlib.blake2b(row.tobytes(), digest_size=8).digest()
-                       for row in per_path)
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
-
-
-def check_common_paths(fingerprints: dict[str, np.ndarray], scenario: str = "",
-                       reference: np.ndarray | None = None) -> None:
-    """Check that every policy saw the same market paths.
-
-    Parameters
-    ----------
-    fingerprints : dict of str to ndarray of uint64
-        Policy name -> per-path fingerprints (:func:`market_fingerprints`).
-    scenario : str
-        Scenario name, for the message.
-    reference : ndarray of uint64, optional
-        Fingerprints of the market as generated, before any policy ran.
-
-    Raises
-    ------
-    RuntimeError
-        If two policies (or a policy and the reference) differ on any path.
-    """
-    where = f" in scenario {scenario!r}" if scenario else ""
-    items = list(fingerprints.items())
-    if reference is not None:
-        items.insert(0, ("<generated market>", np.asarray(reference)))
-    if not items:
-        return
-    first_name, first = items[0]
-    for name, other in items[1:]:
-        other = np.asarray(other)
-        if other.shape != first.shape:
-            raise RuntimeError(f"common random numbers broken{where}: policy {name!r} has "
-                               f"{other.size} paths, {first_name!r} has {first.size}")
-        differing = int(np.count_nonzero(other != first))
-        if differing:
-            raise RuntimeError(f"common random numbers broken{where}: policy {name!r} saw "
-                               f"different market paths than {first_name!r} on "
-                               f"{differing} of {first.size} paths")
 
 
 # ------------------------------------------------------------- statistics
@@ -602,23 +529,39 @@ class ScenarioPaths:
 
 
 def run_policies(scenario: Scenario, policies: Sequence[Policy], n_paths: int, seed: int,
-                 batch_size: int, check_identity: bool = True) -> ScenarioPaths:
+                 shard_size: int, check_identity: bool = True, *,
+                 backend: str | Backend = "serial", workers: int | None = None,
+                 scheduler: str | None = None,
+                 shard_hook: Callable[[int], None] | None = None) -> ScenarioPaths:
     """Run every policy on the same paths of one scenario (common random numbers).
 
-    Batch ``b`` is generated from ``SeedSequence(seed).spawn(n_batches)[b]``
-    exactly as in ``sim.runner.run``, once, and every policy's agents trade
-    it; so a policy's numbers here equal those of ``sim.runner.run`` with its
-    agents. Only the per-path tables are kept.
+    The paths are those of ``sim.runner.run`` with the same ``n_paths`` and
+    ``seed``: blocks of ``sim.shards.PATHS_PER_BLOCK`` paths, block ``k``
+    drawn from ``SeedSequence(seed).spawn(n_blocks)[k]``, grouped into
+    shards of ``shard_size`` paths (rounded up to whole blocks). Each shard's
+    market is generated once, in its worker, and every policy's agents
+    trade it; so a policy's per-path numbers here equal those of
+    ``sim.runner.run`` with that policy, path for path, whatever the shard
+    size or backend. Only the per-path tables are kept.
 
     Parameters
     ----------
     scenario : Scenario
     policies : sequence of Policy
-        Distinct names.
-    n_paths, seed, batch_size : int
-        Paths, root seed and paths per SimPy environment.
+        Distinct names; picklable for a backend other than ``serial``.
+    n_paths, seed, shard_size : int
+        Paths, root seed and paths per shard (one SimPy environment).
     check_identity : bool
         Check the book's accounting identity at every tick.
+    backend : str or Backend
+        ``serial``, ``processes``, ``dask`` or ``auto`` (``sim.runner.run``),
+        or an open backend (``sim.backends.make_backend``) to reuse.
+    workers : int, optional
+        Worker processes of a new backend.
+    scheduler : str, optional
+        Address of an existing Dask scheduler.
+    shard_hook : callable, optional
+        ``hook(shard_index)`` run in the worker before each shard attempt.
 
     Returns
     -------
@@ -631,44 +574,32 @@ def run_policies(scenario: Scenario, policies: Sequence[Policy], n_paths: int, s
     ------
     RuntimeError
         If two policies saw different market paths (an agent wrote to the
-        market), checked batch by batch.
+        market), checked shard by shard.
+    CompareError
+        If the policies cannot be pickled for the backend.
     """
-    sim_spec = scenario.simulation
-    sizes = batch_sizes(n_paths, batch_size)
-    streams = np.random.SeedSequence(seed).spawn(len(sizes))
-    parts: dict[str, list[dict[str, np.ndarray]]] = {p.name: [] for p in policies}
-    regime_names: tuple[str, ...] = ()
-    first_path = 0
-    for size, stream in zip(sizes, streams, strict=True):
-        market = generate(scenario.market, size, sim_spec.n_days, 1.0 / TICKS_PER_YEAR,
-                          np.random.default_rng(stream), start_date=sim_spec.start_date)
-        regime_names = market.regime_names
-        reference = market_fingerprints(market)
-        # The regime of each step is the regime at its first tick.
-        dominant = dominant_regime(market.regime[:-1] if market.n_steps else market.regime,
-                                   len(regime_names))
-        path_index = np.arange(first_path, first_path + size, dtype=np.int64)
-        fingerprints = {}
-        for policy in policies:
-            batch = simulate(scenario, market, policy.agent_factories(),
-                             check_identity=check_identity)
-            fingerprints[policy.name] = market_fingerprints(batch.market)
-            table = {PATH_COLUMN: path_index, REGIME_COLUMN: dominant,
-                     FINGERPRINT_COLUMN: fingerprints[policy.name]}
-            table.update(path_results(batch))
-            parts[policy.name].append(table)
-            del batch
-        check_common_paths(fingerprints, scenario.name, reference=reference)
-        del market
-        first_path += size
-    tables = {name: _concat(chunks) for name, chunks in parts.items()}
+    layout = ShardLayout.plan(n_paths, shard_size)
+    tasks = make_tasks(scenario, policies, seed, layout, range(layout.n_shards),
+                       check_identity=check_identity, common_paths=True, hook=shard_hook)
+    outputs: list = [None] * layout.n_shards
+    with contextlib.ExitStack() as stack:
+        if not isinstance(backend, Backend):
+            try:
+                backend = stack.enter_context(open_backend(
+                    backend, layout.n_shards, workers, scheduler, (tuple(policies), shard_hook)))
+            except RunError as exc:
+                raise CompareError(str(exc)) from exc
+        for output in backend.map_unordered(run_shard, tasks):
+            outputs[output.index] = output.tables
+    tables = {p.name: _concat([shard[p.name] for shard in outputs]) for p in policies}
     check_common_paths({name: t[FINGERPRINT_COLUMN].to_numpy() for name, t in tables.items()},
                        scenario.name)
-    return ScenarioPaths(scenario=scenario, regime_names=regime_names, tables=tables)
+    return ScenarioPaths(scenario=scenario, regime_names=tuple(scenario.market.regimes.names),
+                         tables=tables)
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One table from batch tables; a column missing from a batch is zeros there."""
+    """One table from shard tables; a column missing from a shard is zeros there."""
     names: list[str] = []
     for chunk in chunks:
         names += [name for name in chunk if name not in names]
@@ -703,8 +634,9 @@ class CompareResult:
     scenarios : tuple of Scenario
     policies : tuple of Policy
     baseline : str
-    n_paths, seed, batch_size, bootstrap : int
-        Paths per scenario, root seed, paths per batch, bootstrap resamples.
+    n_paths, seed, shard_size, bootstrap : int
+        Paths per scenario, root seed, requested paths per shard (rounded up
+        to whole blocks when run), bootstrap resamples.
     wall_seconds : float
         Wall time of the simulation and the statistics, s.
     regime_names : dict
@@ -719,10 +651,15 @@ class CompareResult:
     baseline: str
     n_paths: int
     seed: int
-    batch_size: int
+    shard_size: int
     bootstrap: int
     wall_seconds: float
     regime_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        """Deprecated name of :attr:`shard_size`."""
+        return self.shard_size
 
     @property
     def policy_names(self) -> tuple[str, ...]:
@@ -856,8 +793,10 @@ def _load_policy(spec: Policy | str) -> Policy:
 def compare(scenarios: Sequence[Scenario | str | os.PathLike[str]] | Scenario | str,
             policies: Sequence[Policy | str],
             n_paths: int | None = None, seed: int | None = None,
-            batch_size: int | None = None, baseline: str | None = None,
-            bootstrap: int = 2000, check_identity: bool = True) -> CompareResult:
+            shard_size: int | None = None, baseline: str | None = None,
+            bootstrap: int = 2000, check_identity: bool = True, *,
+            backend: str = "serial", workers: int | None = None,
+            scheduler: str | None = None, batch_size: int | None = None) -> CompareResult:
     """Run policies on the same paths of each scenario and compare them.
 
     Parameters
@@ -866,15 +805,24 @@ def compare(scenarios: Sequence[Scenario | str | os.PathLike[str]] | Scenario | 
         Scenario objects, preset names or TOML files (``scenarios.load``).
     policies : sequence of Policy or str
         Policy objects, or names/files resolved by :func:`resolve_policy`.
-    n_paths, seed, batch_size : int, optional
-        Defaults from the first scenario's ``simulation`` table; the same
-        values serve every scenario.
+    n_paths, seed, shard_size : int, optional
+        Defaults from the first scenario's ``simulation`` table (the shard
+        size from its ``batch_size``); the same values serve every scenario.
+        The shard size is rounded up to whole blocks and changes no result.
     baseline : str, optional
         Name of the policy the others are compared with (default: the first).
     bootstrap : int
         Bootstrap resamples ``B`` per confidence interval (>= 1).
     check_identity : bool
         Check the book's accounting identity at every tick.
+    backend : str
+        ``serial``, ``processes``, ``dask`` or ``auto`` (see ``sim.runner.run``).
+    workers : int, optional
+        Worker processes (default: the CPUs available).
+    scheduler : str, optional
+        Address of an existing Dask scheduler (backend ``dask``).
+    batch_size : int, optional
+        Deprecated name of ``shard_size``.
 
     Returns
     -------
@@ -912,8 +860,10 @@ def compare(scenarios: Sequence[Scenario | str | os.PathLike[str]] | Scenario | 
     first = loaded[0].simulation
     n_paths = first.n_paths if n_paths is None else int(n_paths)
     seed = first.seed if seed is None else int(seed)
-    batch_size = first.batch_size if batch_size is None else int(batch_size)
-    for what, value in (("n_paths", n_paths), ("batch_size", batch_size),
+    if shard_size is None:
+        shard_size = batch_size
+    shard_size = first.batch_size if shard_size is None else int(shard_size)
+    for what, value in (("n_paths", n_paths), ("shard_size", shard_size),
                         ("bootstrap", bootstrap)):
         if value < 1:
             raise CompareError(f"{what} must be >= 1, got {value}")
@@ -927,8 +877,15 @@ def compare(scenarios: Sequence[Scenario | str | os.PathLike[str]] | Scenario | 
     difference_rows: list[dict] = []
     paths: dict[str, dict[str, pd.DataFrame]] = {}
     regime_names: dict[str, tuple[str, ...]] = {}
-    for scenario in loaded:
-        run = run_policies(scenario, resolved, n_paths, seed, batch_size, check_identity)
+    try:
+        executor = open_backend(backend, ShardLayout.plan(n_paths, shard_size).n_shards,
+                                workers, scheduler, (resolved,))
+    except RunError as exc:
+        raise CompareError(str(exc)) from exc
+    with executor:
+        runs = [run_policies(scenario, resolved, n_paths, seed, shard_size, check_identity,
+                             backend=executor) for scenario in loaded]
+    for scenario, run in zip(loaded, runs, strict=True):
         paths[scenario.name] = run.tables
         regime_names[scenario.name] = run.regime_names
         horizon = scenario.simulation.n_days / TICKS_PER_YEAR
@@ -955,7 +912,7 @@ def compare(scenarios: Sequence[Scenario | str | os.PathLike[str]] | Scenario | 
     differences["paths"] = differences["paths"].astype(np.int64)
     return CompareResult(summary=summary, differences=differences, paths=paths,
                          scenarios=loaded, policies=resolved, baseline=baseline,
-                         n_paths=n_paths, seed=seed, batch_size=batch_size,
+                         n_paths=n_paths, seed=seed, shard_size=shard_size,
                          bootstrap=bootstrap, wall_seconds=time.perf_counter() - started,
                          regime_names=regime_names)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,6 +121,45 @@ class MarketPaths:
             path_index = [int(path_index)]
         return dataclasses.replace(
             self, **{name: getattr(self, name)[:, path_index] for name in _PATH_FIELDS})
+
+
+    @classmethod
+    def concat(cls, parts: Sequence[MarketPaths]) -> MarketPaths:
+        """Markets of the same dates side by side: their paths, in order, as one market.
+
+        Parameters
+        ----------
+        parts : sequence of MarketPaths
+            At least one; all with the same ``dates``, ``dt``, ``events`` and
+            ``regime_names`` (e.g. blocks of paths generated for one run).
+
+        Returns
+        -------
+        MarketPaths
+            Per-path arrays concatenated along the path axis (axis 1); the
+            common fields are those of the first part. One part is returned
+            as it is.
+
+        Raises
+        ------
+        ValueError
+            If ``parts`` is empty or the parts differ in a common field.
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("concat needs at least one MarketPaths")
+        first = parts[0]
+        for k, part in enumerate(parts[1:], start=1):
+            for name in ("dates", "events"):
+                if not np.array_equal(getattr(part, name), getattr(first, name)):
+                    raise ValueError(f"part {k} has other {name} than part 0")
+            if part.dt != first.dt or part.regime_names != first.regime_names:
+                raise ValueError(f"part {k} has another dt or other regime names than part 0")
+        if len(parts) == 1:
+            return first
+        return dataclasses.replace(first, **{
+            name: np.concatenate([getattr(part, name) for part in parts], axis=1)
+            for name in _PATH_FIELDS})
 
 
 #: Per-path fields of shape ``(n_steps + 1, n_paths)`` and their dtypes.
