@@ -259,6 +259,40 @@ def bs_greeks_one(S, K, T, r, q, sigma, is_call):
 
 
 @njit(cache=True, error_model="numpy")
+def bs_delta_one(S, K, T, r, q, sigma, is_call):
+    """Black-Scholes delta of one European option: ``bs_greeks_one(...)[0]``, bit for bit.
+
+    The delta alone (no gamma, vega or theta), by the same operations as
+    ``bs_greeks_one``, for callers that need only it.
+    """
+    if _has_nan(S, K, T, r, q, sigma):
+        return np.nan
+    if T <= 0.0:
+        if S > K:
+            step = 1.0
+        elif S < K:
+            step = 0.0
+        else:
+            step = 0.5
+        return step if is_call else step - 1.0
+    sqrt_T = math.sqrt(T)
+    dividend_discount = math.exp(-q * T)
+    total_vol = sigma * sqrt_T
+    if total_vol <= 0.0 or S <= 0.0 or K <= 0.0 or total_vol == np.inf:
+        if total_vol == np.inf and S > 0.0 and K > 0.0:
+            n_d1 = 1.0
+        else:
+            n_d1 = _forward_step(S * dividend_discount, K * math.exp(-r * T))
+        if is_call:
+            return dividend_discount * n_d1
+        return dividend_discount * (n_d1 - 1.0)
+    d1 = (math.log(S / K) + (r - q) * T) / total_vol + 0.5 * total_vol
+    if is_call:
+        return dividend_discount * norm_cdf(d1)
+    return -dividend_discount * norm_cdf(-d1)
+
+
+@njit(cache=True, error_model="numpy")
 def black76_price_one(F, K, T, r, sigma, is_call):
     """Black-76 price (index points) of one European option on a future.
 

@@ -130,7 +130,18 @@ def _bracket(grid, value, scale):
         return 0, 0.0
     if not value < grid[n - 1]:
         return n - 2, 1.0
-    i = np.searchsorted(grid, value, side="right") - 1
+    if scale == _LINEAR:
+        # The last grid point <= value: a guess from the grid's mean step, then
+        # a walk to it (the same index as the binary search; one or two steps
+        # on an evenly spaced grid such as the moneyness axis).
+        i = int((value - grid[0]) / (grid[n - 1] - grid[0]) * (n - 1))
+        i = min(max(i, 0), n - 2)
+        while i > 0 and grid[i] > value:
+            i -= 1
+        while i < n - 2 and grid[i + 1] <= value:
+            i += 1
+    else:
+        i = np.searchsorted(grid, value, side="right") - 1
     lo = grid[i]
     hi = grid[i + 1]
     if scale == _LOG:

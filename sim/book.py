@@ -50,8 +50,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from sim.config import CostModel, VixSpec
 from sim.instruments import (
@@ -72,6 +73,11 @@ _LEDGER_NAMES = np.array((*INSTRUMENT_NAMES, "none"))
 _NO_EXPIRY = np.iinfo(np.int64).min
 #: Kinds whose legs are options, priced and margined per underlying.
 _OPTION_KINDS = (SPX_OPTION, VIX_OPTION)
+#: Batches from which the mark runs over blocks of paths in parallel, and the blocks.
+_PARALLEL_MIN_PATHS = 4096
+_CHUNKS = 16
+#: Not empty once a mark has run in parallel in this process.
+_MARKED_IN_PARALLEL: set[bool] = set()
 
 
 class AccountingError(AssertionError):
@@ -169,26 +175,15 @@ def group_margin(strike, is_call, quantity, entry_price, kind, active,
     """
     strike = np.ascontiguousarray(strike, dtype=np.float64)
     shape = strike.shape
-    is_call = np.ascontiguousarray(_per_leg(is_call, shape, np.bool_))
-    quantity = np.ascontiguousarray(np.broadcast_to(quantity, shape), dtype=np.float64)
-    entry_price = np.ascontiguousarray(np.broadcast_to(entry_price, shape), dtype=np.float64)
-    kind = _per_leg(kind, shape, np.int8)
-    active = np.broadcast_to(np.asarray(active, dtype=np.bool_), shape)
-    margin = np.zeros(shape[1])
-    for k in _OPTION_KINDS:
-        legs = np.ascontiguousarray(active & (kind == k))
-        if legs.any():
-            part = np.zeros(shape[1])
-            _group_max_loss_kernel(legs, is_call, strike, quantity, entry_price,
-                                   float(MULTIPLIERS[k]), part)
-            margin += part
-    futures = active & (kind == VIX_FUTURE)
-    if futures.any():
-        held = np.where(futures, quantity, 0.0)
-        long = np.maximum(held, 0.0).sum(axis=0)
-        short = np.maximum(-held, 0.0).sum(axis=0)
-        margin += (vix_spec.future_margin * np.abs(long - short)
-                   + vix_spec.future_spread_margin * np.minimum(long, short))
+    margin = np.empty(shape[1])
+    _margin_kernel(strike, np.ascontiguousarray(_per_leg(is_call, shape, np.bool_)),
+                   np.ascontiguousarray(np.broadcast_to(quantity, shape), dtype=np.float64),
+                   np.ascontiguousarray(np.broadcast_to(entry_price, shape), dtype=np.float64),
+                   np.ascontiguousarray(_per_leg(kind, shape, np.int8)),
+                   np.ascontiguousarray(np.broadcast_to(np.asarray(active, dtype=np.bool_),
+                                                        shape)),
+                   vix_spec.future_margin, vix_spec.future_spread_margin,
+                   MULTIPLIERS[SPX_OPTION], MULTIPLIERS[VIX_OPTION], margin)
     return margin
 
 
@@ -233,7 +228,12 @@ class Book:
         self.group_margin = np.zeros((0, n_paths))
         self.next_position_id = 0
         self.n_orders = np.zeros(n_paths, dtype=np.int64)
-        self.last_order = OrderFlow(flow=np.zeros(n_paths), cost=np.zeros(n_paths))
+        # The last order's dollars on the paths it traded (``last_order`` spreads
+        # them over all paths when asked).
+        self._last_paths = np.zeros(0, dtype=np.int64)
+        self._last_flow = np.zeros(0)
+        self._last_cost = np.zeros(0)
+        self._last_order: OrderFlow | None = None
         # Tick state: the last date cash accrued to, and this tick's flows.
         self.today: int | None = None
         self.tick = -1
@@ -296,6 +296,19 @@ class Book:
         """Cash plus marked value, dollars per path."""
         return self.cash + self.marked_value
 
+    def equity_at(self, paths: np.ndarray) -> np.ndarray:
+        """:attr:`equity` on some paths only (the same numbers)."""
+        out = np.empty(len(paths))
+        _equity_at_kernel(np.asarray(paths, dtype=np.int64), self.active, self.kind,
+                          self.quantity, self.mark, self.multiplier, self.cash, out)
+        return out
+
+    def margin_at(self, paths: np.ndarray) -> np.ndarray:
+        """:attr:`margin` on some paths only (the same numbers)."""
+        out = np.empty(len(paths))
+        _margin_at_kernel(np.asarray(paths, dtype=np.int64), self.group_margin, out)
+        return out
+
     @property
     def margin(self) -> np.ndarray:
         """Margin held by all groups, dollars per path."""
@@ -307,6 +320,21 @@ class Book:
         margin = self.margin
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(margin > 0, self.cash / np.where(margin > 0, margin, 1.0), np.inf)
+
+    @property
+    def last_order(self) -> OrderFlow:
+        """Dollars of the last order sent, on every path (0 where it did not trade)."""
+        if self._last_order is None:
+            flow = np.zeros(self.n_paths)
+            cost = np.zeros(self.n_paths)
+            flow[self._last_paths] = self._last_flow
+            cost[self._last_paths] = self._last_cost
+            self._last_order = OrderFlow(flow=flow, cost=cost)
+        return self._last_order
+
+    def last_order_at(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last order's ``(paths, flow, cost)``: its paths and its dollars on them."""
+        return self._last_paths, self._last_flow, self._last_cost
 
     def is_flat(self, block: SlotBlock) -> np.ndarray:
         """Paths on which the block holds no active leg."""
@@ -358,9 +386,20 @@ class Book:
         price, which is its mid price at this tick. A future's quote is its
         price (its marked value is 0: see the module docstring).
         """
+        self._ensure_quotes(view)
+        return self.quotes[block.slots].copy()
+
+    def quote_at(self, view, block: SlotBlock, paths: np.ndarray) -> np.ndarray:
+        """:meth:`quote` on some paths only, ``(n_legs, len(paths))``."""
+        self._ensure_quotes(view)
+        return self.quotes[block.start:block.stop, paths]
+
+    def ensure_quotes(self, view) -> None:
+        """Make :attr:`quotes` this tick's (see :meth:`quote`), pricing the legs if needed."""
         if view.tick != self.quotes_tick:
             self.refresh_quotes(view)
-        return self.quotes[block.slots].copy()
+
+    _ensure_quotes = ensure_quotes
 
     def refresh_quotes(self, view) -> None:
         """Price every active leg at mid at this tick's market state, each by its kind."""
@@ -375,7 +414,8 @@ class Book:
 
         Only paths in ``mask`` (all if omitted) are priced; the others get 0.
         ``kind`` is an instrument kind or one per leg, ``(n_legs,)``; a
-        future's strike and ``is_call`` are ignored.
+        future's strike and ``is_call`` are ignored. ``view`` may be a view of
+        some paths only (``MarketView.take``), with arrays of its length.
         """
         strike = np.asarray(strike, dtype=np.float64)
         shape = strike.shape
@@ -388,17 +428,33 @@ class Book:
 
     def _price(self, view, strike, is_call, expiry, active, kind) -> np.ndarray:
         """Mid prices of a table of legs, each by the pricer of its kind; 0 where inactive."""
-        spx = active & (kind == SPX_OPTION)
-        vix_options = active & (kind == VIX_OPTION)
-        futures = active & (kind == VIX_FUTURE)
-        if spx.any():
-            out = self.pricer.price(view, strike, is_call, expiry, spx)
+        out = np.zeros(np.shape(strike))
+        price_into = getattr(self.pricer, "price_into", None)
+        if price_into is not None:
+            # SPX options: one parallel kernel over the table (it skips other kinds).
+            price_into(view, strike, is_call, expiry, kind, active, out)
         else:
-            out = np.zeros(np.shape(strike))
-        if vix_options.any():
-            out += self._vix_pricer().option(view, strike, is_call, expiry, vix_options)
-        if futures.any():
-            out += self._vix_pricer().future_legs(view, expiry, futures)
+            spx = active & (kind == SPX_OPTION)
+            if spx.any():
+                out = np.array(self.pricer.price(view, strike, is_call, expiry, spx),
+                               dtype=np.float64)
+        if out.size == 0:
+            return out
+        vix_kinds = active & (kind != SPX_OPTION)
+        if vix_kinds.any():
+            leg, path = np.nonzero(vix_kinds)
+            leg_kind = kind[leg, path]
+            days = np.asarray(expiry)[leg, path] - int(view.day)
+            pricer = self._vix_pricer()
+            options = leg_kind == VIX_OPTION
+            if options.any():
+                at = (leg[options], path[options])
+                out[at] = pricer.option_legs(view, path[options], strike[at],
+                                             np.asarray(is_call)[at], days[options])
+            futures = ~options
+            if futures.any():
+                out[leg[futures], path[futures]] = pricer.future_legs_at(
+                    view, path[futures], days[futures])
         return out
 
     def _vix_pricer(self) -> VixPricer:
@@ -437,42 +493,48 @@ class Book:
         due = self.active & (self.expiry <= view.day)
         if not due.any():
             return due
-        underlying = np.where(self.kind == SPX_OPTION, view.spot, view.vix)
-        intrinsic = np.where(self.is_call, np.maximum(underlying - self.strike, 0.0),
-                             np.maximum(self.strike - underlying, 0.0))
-        future = self.kind == VIX_FUTURE
+        slot, path = np.nonzero(due)
+        kind = self.kind[slot, path]
+        strike = self.strike[slot, path]
+        quantity = self.quantity[slot, path]
+        multiplier = self.multiplier[slot, path]
+        underlying = np.where(kind == SPX_OPTION, np.asarray(view.spot)[path],
+                              np.asarray(view.vix)[path])
+        intrinsic = np.where(self.is_call[slot, path], np.maximum(underlying - strike, 0.0),
+                             np.maximum(strike - underlying, 0.0))
+        future = kind == VIX_FUTURE
         price = np.where(future, underlying, intrinsic)
-        pnl = np.where(due, self.quantity * (price - self.mark) * self.multiplier, 0.0)
-        flow = np.where(future, pnl,
-                        np.where(due, self.quantity * price * self.multiplier, 0.0))
-        self.leg_pnl += pnl.sum(axis=0)
-        self.cash += flow.sum(axis=0)
-        self._record(view, due, "settle", "expiry", price, np.zeros(due.shape), flow)
-        self.active &= ~due
-        self.mark = np.where(due, 0.0, self.mark)
-        self.quotes = np.where(due, 0.0, self.quotes)
+        pnl = quantity * (price - self.mark[slot, path]) * multiplier
+        flow = np.where(future, pnl, quantity * price * multiplier)
+        # Per-path sums over the settled legs in slot order (np.nonzero's order),
+        # as the column sums of the full table would add them.
+        self.leg_pnl += np.bincount(path, weights=pnl, minlength=self.n_paths)
+        self.cash += np.bincount(path, weights=flow, minlength=self.n_paths)
+        self._record_rows(view, slot, path, "settle", "expiry", price, np.zeros(path.size),
+                          flow, quantity)
+        self.active[slot, path] = False
+        self.mark[slot, path] = 0.0
+        self.quotes[slot, path] = 0.0
         for block in self.blocks:
-            if due[block.slots].any():
-                self._update_margin(block)
+            in_block = (slot >= block.start) & (slot < block.stop)
+            if in_block.any():
+                self._update_margin(block, np.unique(path[in_block]))
         return due
 
     def mark_to_market(self, view) -> None:
         """Reprice all active legs at mid, settle futures' variation, roll the statistics."""
         if self.n_slots:
-            if view.tick != self.quotes_tick:
-                self.refresh_quotes(view)
-            new_mark = np.where(self.active, self.quotes, 0.0)
-            pnl = self.quantity * (new_mark - self.mark) * self.multiplier * self.active
-            self.leg_pnl += pnl.sum(axis=0)
-            futures = self.active & (self.kind == VIX_FUTURE)
-            if futures.any():
-                # Daily variation margin: a future's price change is paid in cash.
-                self.cash += np.where(futures, pnl, 0.0).sum(axis=0)
-            self.mark = new_mark
-        equity = self.equity
-        self.peak_equity = np.maximum(self.peak_equity, equity)
-        self.max_drawdown = np.maximum(self.max_drawdown, self.peak_equity - equity)
-        self.peak_margin = np.maximum(self.peak_margin, self.margin)
+            self._ensure_quotes(view)
+        # Large batches over threads (the first mark of a process too, so that a
+        # small warm-up run compiles both); the numbers are the same.
+        mark = _mark_kernel
+        if numba.get_num_threads() > 1 and (self.n_paths >= _PARALLEL_MIN_PATHS
+                                            or not _MARKED_IN_PARALLEL):
+            _MARKED_IN_PARALLEL.add(True)
+            mark = _mark_parallel
+        mark(self.active, self.kind, self.quantity, self.quotes, self.mark, self.multiplier,
+             self.group_margin, self.cash, self.leg_pnl, self.peak_equity, self.max_drawdown,
+             self.peak_margin)
 
     def check_identity(self, tol: float = 1e-6) -> None:
         """Check ``equity = cash + marked value`` and the change of equity this tick.
@@ -482,17 +544,17 @@ class Book:
         AccountingError
             Naming the first failing path, the tick and the numbers involved.
         """
-        equity = self.cash + self.marked_value
-        change = equity - self.prev_equity
-        explained = self.leg_pnl + self.carry - self.tick_costs
-        scale = 1.0 + np.abs(equity)
-        bad = np.abs(change - explained) > tol * scale
-        if bad.any():
-            p = int(np.flatnonzero(bad)[0])
+        equity = np.empty(self.n_paths)
+        p = _identity_kernel(self.active, self.kind, self.quantity, self.mark,
+                             self.multiplier, self.cash, self.prev_equity, self.leg_pnl,
+                             self.carry, self.tick_costs, float(tol), equity)
+        if p >= 0:
+            change = equity[p] - self.prev_equity[p]
+            explained = self.leg_pnl[p] + self.carry[p] - self.tick_costs[p]
             raise AccountingError(
-                f"tick {self.tick}, path {p}: equity change {change[p]:.6f} $ != leg P&L "
+                f"tick {self.tick}, path {p}: equity change {change:.6f} $ != leg P&L "
                 f"{self.leg_pnl[p]:.6f} + carry {self.carry[p]:.6f} - costs "
-                f"{self.tick_costs[p]:.6f} = {explained[p]:.6f} $")
+                f"{self.tick_costs[p]:.6f} = {explained:.6f} $")
         self.prev_equity = equity
 
     # ---------------------------------------------------------------- trades
@@ -534,15 +596,62 @@ class Book:
         UncoveredShortError
             If a group would hold more short than long calls on one underlying.
         """
-        s = block.slots
-        if (self.active[s] & mask).any():
+        paths = np.flatnonzero(mask)
+        shape = (block.size, self.n_paths)
+        price = self.open_at(view, block, paths,
+                             _take_paths(strike, shape, paths, np.float64),
+                             _per_leg(is_call, shape, np.bool_)[:, paths],
+                             _take_paths(quantity, shape, paths, np.float64),
+                             _take_paths(expiry, shape, paths, np.int64),
+                             reason, kind=_per_leg(kind, shape, np.int8)[:, paths])
+        out = np.zeros(shape)
+        out[:, paths] = price
+        return out
+
+    def open_at(self, view, block: SlotBlock, paths: np.ndarray, strike: np.ndarray,
+                is_call, quantity: np.ndarray, expiry, reason: str, kind=SPX_OPTION,
+                subview=None, price=None) -> np.ndarray:
+        """:meth:`open` on a list of paths, with the legs' arrays gathered at them.
+
+        Parameters
+        ----------
+        view : MarketView
+            The whole batch's view.
+        block : SlotBlock
+        paths : ndarray of int, shape (k,)
+            Ascending path indices; the block must be flat on them.
+        strike, quantity : ndarray, shape (n_legs, k)
+        is_call, kind : per leg ``(n_legs,)`` or ``(n_legs, k)``
+        expiry : int64, broadcastable to ``(n_legs, k)``
+        reason : str
+        subview : MarketView, optional
+            ``view.take(paths)`` if the caller has it.
+        price : ndarray, shape (n_legs, k), optional
+            The legs' mid prices now, if the caller has them from
+            :meth:`quote_new` on ``subview`` (the same numbers; not priced again).
+
+        Returns
+        -------
+        ndarray, shape (n_legs, k)
+            Trade prices (mid, index points).
+        """
+        paths = np.asarray(paths, dtype=np.int64)
+        rows = block.slots
+        if self.active[rows, paths].any():
             raise RuntimeError(f"group {block.group} already holds legs on some masked paths")
-        legs = np.broadcast_to(mask, (block.size, self.n_paths))
-        price, flow, cost = self._open_legs(view, block, legs, strike, is_call, quantity,
-                                            expiry, kind, reason)
-        self.n_orders += mask
-        self._update_margin(block)
-        self._set_last_order(flow, cost)
+        shape = (block.size, paths.size)
+        sub = view.take(paths) if subview is None else subview
+        legs = np.ones(shape, dtype=bool)
+        price, flow, cost = self._open_at(
+            view, sub, block, paths, legs, np.broadcast_to(np.asarray(strike, np.float64), shape),
+            _per_leg(is_call, shape, np.bool_),
+            np.broadcast_to(np.asarray(quantity, np.float64), shape),
+            np.broadcast_to(np.asarray(expiry, np.int64), shape),
+            _per_leg(kind, shape, np.int8), reason,
+            None if price is None else np.ascontiguousarray(price, dtype=np.float64))
+        self.n_orders[paths] += 1
+        self._update_margin(block, paths)
+        self._set_last_order(paths, flow, cost)
         return price
 
     def close(self, view, block: SlotBlock, mask: np.ndarray, reason: str,
@@ -564,12 +673,24 @@ class Book:
         ndarray, shape (n_paths,)
             Dollars received for the closing order (negative if paid), costs included.
         """
-        s = block.slots
-        closing = self.active[s] & mask & self._leg_rows(block, legs)[:, None]
-        flow, cost = self._reduce(view, block, closing, self.quantity[s].copy(), reason)
-        self.n_orders += closing.any(axis=0)
-        self._update_margin(block)
-        return self._set_last_order(flow, cost)
+        paths = np.flatnonzero(mask)
+        flow = self.close_at(view, block, paths, reason, legs)
+        out = np.zeros(self.n_paths)
+        out[paths] = flow
+        return out
+
+    def close_at(self, view, block: SlotBlock, paths: np.ndarray, reason: str,
+                 legs: Sequence[int] | None = None, subview=None) -> np.ndarray:
+        """:meth:`close` on a list of ascending path indices; returns their flows, ``(k,)``."""
+        paths = np.asarray(paths, dtype=np.int64)
+        rows = block.slots
+        closing = self.active[rows, paths] & self._leg_rows(block, legs)[:, None]
+        sub = view.take(paths) if subview is None else subview
+        flow, cost = self._reduce_at(view, sub, block, paths, closing,
+                                     self.quantity[rows, paths], reason)
+        self.n_orders[paths] += closing.any(axis=0)
+        self._update_margin(block, paths)
+        return self._set_last_order(paths, flow, cost)
 
     def resize(self, view, block: SlotBlock, mask: np.ndarray, scale, reason: str
                ) -> np.ndarray:
@@ -605,16 +726,21 @@ class Book:
         scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (self.n_paths,))
         if np.any(mask & ~((scale >= 0.0) & (scale <= 1.0))):
             raise ValueError("resize: scale must be in [0, 1] on the masked paths")
-        s = block.slots
-        held = self.active[s] & mask
-        qty = self.quantity[s]
-        kept = np.where(scale >= 1.0, qty, np.trunc(qty * scale))
+        paths = np.flatnonzero(mask)
+        rows = block.slots
+        held = self.active[rows, paths]
+        qty = self.quantity[rows, paths]
+        keep = scale[paths]
+        kept = np.where(keep >= 1.0, qty, np.trunc(qty * keep))
         closed = np.where(held, qty - kept, 0.0)
         trading = held & (closed != 0.0)
-        flow, cost = self._reduce(view, block, trading, closed, reason)
-        self.n_orders += trading.any(axis=0)
-        self._update_margin(block)
-        return self._set_last_order(flow, cost)
+        flow, cost = self._reduce_at(view, view.take(paths), block, paths, trading, closed,
+                                     reason)
+        self.n_orders[paths] += trading.any(axis=0)
+        self._update_margin(block, paths)
+        out = np.zeros(self.n_paths)
+        out[paths] = self._set_last_order(paths, flow, cost)
+        return out
 
     def roll_legs(self, view, block: SlotBlock, mask: np.ndarray, legs: Sequence[int],
                   strike: np.ndarray, is_call: np.ndarray, quantity: np.ndarray,
@@ -661,34 +787,38 @@ class Book:
         """
         rows = self._leg_indices(block, legs)
         s = block.slots
-        if (mask & ~self.active[s][rows]).any():
+        paths = np.flatnonzero(mask)
+        active = self.active[s, paths]
+        if (~active[rows]).any():
             raise RuntimeError(f"group {block.group}: legs {rows.tolist()} must be active on "
                                "every masked path to be rolled")
+        sub = view.take(paths)
         selected = np.zeros(block.size, dtype=bool)
         selected[rows] = True
-        closing = self.active[s] & mask & selected[:, None]
-        flow_close, cost_close = self._reduce(view, block, closing,
-                                              self.quantity[s].copy(), reason)
+        closing = active & selected[:, None]
+        flow_close, cost_close = self._reduce_at(view, sub, block, paths, closing,
+                                                 self.quantity[s, paths], reason)
         new_shape = (rows.size, self.n_paths)
-        full_shape = (block.size, self.n_paths)
-        new_quantity = np.broadcast_to(np.asarray(quantity, dtype=np.float64), new_shape)
+        full_shape = (block.size, paths.size)
         values = {"strike": np.zeros(full_shape), "is_call": np.zeros(full_shape, bool),
                   "quantity": np.zeros(full_shape), "expiry": np.zeros(full_shape, np.int64),
                   "kind": np.zeros(full_shape, np.int8)}
-        values["strike"][rows] = np.broadcast_to(np.asarray(strike, np.float64), new_shape)
-        values["is_call"][rows] = _per_leg(is_call, new_shape, np.bool_)
-        values["quantity"][rows] = new_quantity
-        values["expiry"][rows] = np.broadcast_to(np.asarray(expiry, np.int64), new_shape)
-        values["kind"][rows] = _per_leg(kind, new_shape, np.int8)
+        values["strike"][rows] = _take_paths(strike, new_shape, paths, np.float64)
+        values["is_call"][rows] = _per_leg(is_call, new_shape, np.bool_)[:, paths]
+        values["quantity"][rows] = _take_paths(quantity, new_shape, paths, np.float64)
+        values["expiry"][rows] = _take_paths(expiry, new_shape, paths, np.int64)
+        values["kind"][rows] = _per_leg(kind, new_shape, np.int8)[:, paths]
         opening = np.zeros(full_shape, dtype=bool)
-        opening[rows] = mask
-        price, flow_open, cost_open = self._open_legs(
-            view, block, opening, values["strike"], values["is_call"], values["quantity"],
-            values["expiry"], values["kind"], reason)
-        self.n_orders += mask
-        self._update_margin(block)
-        self._set_last_order(flow_close + flow_open, cost_close + cost_open)
-        return price[rows]
+        opening[rows] = True
+        price, flow_open, cost_open = self._open_at(
+            view, sub, block, paths, opening, values["strike"], values["is_call"],
+            values["quantity"], values["expiry"], values["kind"], reason)
+        self.n_orders[paths] += 1
+        self._update_margin(block, paths)
+        self._set_last_order(paths, flow_close + flow_open, cost_close + cost_open)
+        out = np.zeros(new_shape)
+        out[:, paths] = price[rows]
+        return out
 
     def record_skip(self, view, block: SlotBlock, mask: np.ndarray, reason: str,
                     kind: int | None = None) -> None:
@@ -709,7 +839,12 @@ class Book:
             Instrument of the order skipped; by default that of the block's
             first slot on each path (``"none"`` if it never held a leg).
         """
-        path = np.flatnonzero(mask)
+        self.record_skip_at(view, block, np.flatnonzero(mask), reason, kind)
+
+    def record_skip_at(self, view, block: SlotBlock, paths: np.ndarray, reason: str,
+                       kind: int | None = None) -> None:
+        """:meth:`record_skip` on a list of ascending path indices."""
+        path = np.asarray(paths, dtype=np.int64)
         if not path.size:
             return
         if kind is None:
@@ -722,79 +857,74 @@ class Book:
             quantity=0.0, price=0.0, cost=0.0, cash_flow=0.0, instrument=instrument)
 
     # --------------------------------------------------------------- helpers
-    def _open_legs(self, view, block, legs, strike, is_call, quantity, expiry, kind,
-                   reason) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Open the block's legs where ``legs`` (``(n_legs, n_paths)`` bool) is set.
+    def _open_at(self, view, sub, block, paths, legs, strike, is_call, quantity, expiry, kind,
+                 reason, price=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Open the block's legs where ``legs`` is set, on the given paths.
 
-        Every leg in ``legs`` is priced; those with quantity 0 are not opened.
-        Returns the trade prices, the cash flows and the costs, each
-        ``(n_legs, n_paths)``. Margin and order counts are left to the caller.
+        Every array is ``(n_legs, len(paths))``, gathered at ``paths``; ``sub``
+        is the view of those paths. Every leg in ``legs`` is priced; those
+        with quantity 0 are not opened. Returns the trade prices, the cash
+        flows and the costs, each ``(n_legs, len(paths))``. Margin and order
+        counts are left to the caller.
         """
-        s = block.slots
-        shape = (block.size, self.n_paths)
-        kind = _per_leg(kind, shape, np.int8)
         _check_kinds(kind[legs])
         future = kind == VIX_FUTURE
-        strike = np.where(future, 0.0, np.broadcast_to(np.asarray(strike, np.float64), shape))
-        is_call = _per_leg(is_call, shape, np.bool_) & ~future
-        expiry = np.broadcast_to(np.asarray(expiry, dtype=np.int64), shape)
-        quantity = np.broadcast_to(np.asarray(quantity, dtype=np.float64), shape)
-        multiplier = MULTIPLIERS[np.clip(kind, 0, None)]
-        price = self._price(view, strike, is_call, expiry, legs, kind)
-        legs = legs & (quantity != 0.0)
-        self.kind[s] = np.where(legs, kind, self.kind[s])
-        self.multiplier[s] = np.where(legs, multiplier, self.multiplier[s])
-        self.strike[s] = np.where(legs, strike, self.strike[s])
-        self.is_call[s] = np.where(legs, is_call, self.is_call[s])
-        self.expiry[s] = np.where(legs, expiry, self.expiry[s])
-        self.quantity[s] = np.where(legs, quantity, self.quantity[s])
-        self.entry_price[s] = np.where(legs, price, self.entry_price[s])
-        self.mark[s] = np.where(legs, price, self.mark[s])
-        self.quotes[s] = np.where(legs, price, self.quotes[s])
-        self.position_id[s] = np.where(legs, self.next_position_id, self.position_id[s])
+        strike = np.where(future, 0.0, strike)
+        is_call = is_call & ~future
+        if price is None:
+            price = self._price(sub, strike, is_call, expiry, legs, kind)
+        opened = np.array(legs, dtype=np.bool_)
+        flow = np.empty(legs.shape)
+        cost = np.empty(legs.shape)
+        c = self.costs
+        n_rows = _open_kernel(
+            block.start, paths, opened, np.ascontiguousarray(kind, dtype=np.int8),
+            np.ascontiguousarray(strike, dtype=np.float64), np.ascontiguousarray(is_call),
+            np.ascontiguousarray(expiry, dtype=np.int64),
+            np.ascontiguousarray(quantity, dtype=np.float64), price, self.next_position_id,
+            np.asarray(sub.vix, dtype=np.float64), c.min_width, c.width_share,
+            c.vix_widening, c.commission, self.future_unit_cost(), MULTIPLIERS,
+            PREMIUM_MULTIPLIERS, self.kind, self.multiplier, self.strike, self.is_call,
+            self.expiry, self.quantity, self.entry_price, self.mark, self.quotes,
+            self.position_id, self.active, self.cash, self.tick_costs, self.total_costs,
+            flow, cost)
         self.next_position_id += 1
-        self.active[s] |= legs
-        cost = self._trade_cost(view, price, quantity, legs, kind)
-        # A future pays no premium: its value is settled daily into cash.
-        premium = PREMIUM_MULTIPLIERS[np.clip(kind, 0, None)]
-        flow = np.where(legs, -quantity * price * premium, 0.0) - cost
-        self.cash += flow.sum(axis=0)
-        self._charge(cost)
-        self._record(view, self._full(block, legs), "open", reason,
-                     self._full(block, price), self._full(block, cost),
-                     self._full(block, flow))
+        self._record(view, block, paths, opened, n_rows, "open", reason, price, cost, flow)
         return price, flow, cost
 
-    def _reduce(self, view, block, legs, closed, reason) -> tuple[np.ndarray, np.ndarray]:
+    def _reduce_at(self, view, sub, block, paths, legs, closed, reason
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """Close ``closed`` contracts (signed as held) of the block's legs where ``legs`` is set.
 
         Each traded leg is first marked to its trade price (its leg P&L; for a
         future also its last variation margin, into cash), then the closed
-        part is sold at mid plus costs. Returns cash flows and costs,
-        ``(n_legs, n_paths)``. Margin and order counts are left to the caller.
+        part is sold at mid plus costs. Arrays are ``(n_legs, len(paths))``,
+        gathered at ``paths``. Returns cash flows and costs of that shape.
+        Margin and order counts are left to the caller.
         """
-        s = block.slots
-        price = self.quote(view, block)
-        qty = self.quantity[s]
-        multiplier = self.multiplier[s]
-        future = self.kind[s] == VIX_FUTURE
-        pnl = np.where(legs, qty * (price - self.mark[s]) * multiplier, 0.0)
-        self.leg_pnl += pnl.sum(axis=0)
-        self.mark[s] = np.where(legs, price, self.mark[s])
-        cost = self._trade_cost(view, price, closed, legs, self.kind[s])
-        flow = np.where(legs, np.where(future, pnl, closed * price * multiplier), 0.0) - cost
-        self.cash += flow.sum(axis=0)
-        self._charge(cost)
-        self._record(view, self._full(block, legs), "close", reason,
-                     self._full(block, price), self._full(block, cost),
-                     self._full(block, flow), quantity=self._full(block, closed))
-        remaining = np.where(legs, qty - closed, qty)
-        done = legs & (remaining == 0.0)
-        self.quantity[s] = remaining
-        self.active[s] &= ~done
-        self.mark[s] = np.where(done, 0.0, self.mark[s])
-        self.quotes[s] = np.where(done, 0.0, self.quotes[s])
+        self._ensure_quotes(view)
+        shape = legs.shape
+        price = np.empty(shape)
+        flow = np.empty(shape)
+        cost = np.empty(shape)
+        closed = np.ascontiguousarray(closed, dtype=np.float64)
+        legs = np.ascontiguousarray(legs, dtype=np.bool_)
+        # The ledger shows the legs as they were before the trade.
+        c = self.costs
+        n_rows = _reduce_kernel(
+            block.start, paths, legs, closed, np.asarray(sub.vix, dtype=np.float64),
+            c.min_width, c.width_share, c.vix_widening, c.commission, self.future_unit_cost(),
+            MULTIPLIERS, self.quotes, self.quantity, self.multiplier, self.kind, self.mark,
+            self.active, self.leg_pnl, self.cash, self.tick_costs, self.total_costs, price,
+            flow, cost)
+        self._record(view, block, paths, legs, n_rows, "close", reason, price, cost, flow,
+                     quantity=closed)
         return flow, cost
+
+    def future_unit_cost(self) -> float:
+        """Cost of trading one VIX future, dollars (as :meth:`unit_cost` computes it)."""
+        c = self.costs
+        return float(c.future_half_spread * MULTIPLIERS[VIX_FUTURE] + c.future_commission)
 
     def _leg_indices(self, block: SlotBlock, legs: Sequence[int]) -> np.ndarray:
         rows = np.asarray(legs, dtype=np.int64).reshape(-1)
@@ -811,50 +941,157 @@ class Book:
         selected[slice(None) if legs is None else self._leg_indices(block, legs)] = True
         return selected
 
-    def _trade_cost(self, view, price, quantity, legs, kind) -> np.ndarray:
-        return np.where(legs, np.abs(quantity) * self.unit_cost(view, price, kind), 0.0)
+    def _set_last_order(self, paths: np.ndarray, flow: np.ndarray, cost: np.ndarray
+                        ) -> np.ndarray:
+        """Store the order's dollars on its paths (``last_order``); return its flow there."""
+        self._last_paths = paths
+        self._last_flow = flow.sum(axis=0)
+        self._last_cost = cost.sum(axis=0)
+        self._last_order = None
+        return self._last_flow.copy()
 
-    def _charge(self, cost: np.ndarray) -> None:
-        paid = cost.sum(axis=0)
-        self.tick_costs += paid
-        self.total_costs += paid
+    def _update_margin(self, block: SlotBlock, paths: np.ndarray) -> None:
+        """Recompute the group's margin on the paths whose legs changed.
 
-    def _set_last_order(self, flow: np.ndarray, cost: np.ndarray) -> np.ndarray:
-        """Store the order's per-path dollars in ``last_order``; return its flow."""
-        self.last_order = OrderFlow(flow=flow.sum(axis=0), cost=cost.sum(axis=0))
-        return self.last_order.flow.copy()
-
-    def _full(self, block: SlotBlock, values: np.ndarray) -> np.ndarray:
-        """Embed a block's ``(n_legs, n_paths)`` array into ``(n_slots, n_paths)``."""
-        out = np.zeros((self.n_slots, self.n_paths), dtype=values.dtype)
-        out[block.slots] = values
-        return out
-
-    def _update_margin(self, block: SlotBlock) -> None:
-        s = block.slots
-        margin = group_margin(self.strike[s], self.is_call[s], self.quantity[s],
-                              self.entry_price[s], self.kind[s], self.active[s],
-                              self.vix_spec)
-        if np.isinf(margin).any():
-            p = int(np.flatnonzero(np.isinf(margin))[0])
+        Other paths' margins did not change since their peak was last taken.
+        """
+        rows = block.slots
+        margin = np.empty(paths.size)
+        spec = self.vix_spec
+        _margin_kernel(self.strike[rows, paths], self.is_call[rows, paths],
+                       self.quantity[rows, paths], self.entry_price[rows, paths],
+                       self.kind[rows, paths], self.active[rows, paths], spec.future_margin,
+                       spec.future_spread_margin, MULTIPLIERS[SPX_OPTION],
+                       MULTIPLIERS[VIX_OPTION], margin)
+        bad = _store_margin_kernel(block.group, paths, margin, self.group_margin,
+                                   self.peak_margin)
+        if bad >= 0:
             raise UncoveredShortError(
-                f"group {block.group}, path {p}: short calls exceed long calls on one "
-                "underlying; the loss would be unbounded")
-        self.group_margin[block.group] = margin
-        self.peak_margin = np.maximum(self.peak_margin, self.margin)
+                f"group {block.group}, path {int(paths[bad])}: short calls exceed long calls "
+                "on one underlying; the loss would be unbounded")
 
-    def _record(self, view, legs, action, reason, price, cost, flow, quantity=None) -> None:
-        if not legs.any():
+    def _record(self, view, block, paths, legs, n_rows, action, reason, price, cost, flow,
+                quantity=None) -> None:
+        """Ledger rows of the legs set in ``legs`` (``(n_legs, len(paths))``), slot-major."""
+        if not n_rows:
             return
-        slot, path = np.nonzero(legs)
-        held = self.quantity if quantity is None else quantity
+        leg, column = np.nonzero(legs)
+        self._record_rows(view, leg + block.start, paths[column], action, reason,
+                          price[leg, column], cost[leg, column], flow[leg, column],
+                          None if quantity is None else quantity[leg, column])
+
+    def _record_rows(self, view, slot, path, action, reason, price, cost, flow,
+                     quantity=None) -> None:
+        held = self.quantity[slot, path] if quantity is None else quantity
         self.ledger.append(
             tick=view.tick, date=view.day, path=path, slot=slot,
             position_id=self.position_id[slot, path], action=action, reason=reason,
             is_call=self.is_call[slot, path], strike=self.strike[slot, path],
-            expiry=self.expiry[slot, path], quantity=held[slot, path],
-            price=price[slot, path], cost=cost[slot, path], cash_flow=flow[slot, path],
-            instrument=_LEDGER_NAMES[self.kind[slot, path]])
+            expiry=self.expiry[slot, path], quantity=held, price=price, cost=cost,
+            cash_flow=flow, instrument=_LEDGER_NAMES[self.kind[slot, path]], copy=False)
+
+
+def _take_paths(values, shape: tuple[int, int], paths: np.ndarray, dtype) -> np.ndarray:
+    """Broadcast ``values`` (numpy rules) to ``(n_legs, n_paths)`` and gather the paths."""
+    return np.broadcast_to(np.asarray(values, dtype=dtype), shape)[:, paths]
+
+
+@njit(cache=True)
+def _np_max(a, b):
+    """``np.maximum`` of two floats: NaN if either is NaN, else the larger (``a`` on a tie)."""
+    if a >= b or a != a:
+        return a
+    return b
+
+
+@njit(cache=True)
+def _mark_paths(start, stop, active, kind, quantity, quotes, mark, multiplier, group_margin,
+                cash, leg_pnl, peak_equity, max_drawdown, peak_margin):
+    """The mark of paths ``start`` to ``stop``: leg P&L, futures' variation, equity statistics.
+
+    Per path, in one pass over the slots, the numbers of the array form
+    ``pnl = quantity * (new_mark - mark) * multiplier`` summed over slots in
+    slot order (as numpy's column sums add them), futures' variation into
+    cash, ``mark = quote`` (0 if inactive), equity ``cash + sum(quantity *
+    mark * multiplier)`` over held option legs, then the running peak
+    equity, drawdown and peak margin (margins summed in group order).
+    """
+    n_slots = quantity.shape[0]
+    n_groups = group_margin.shape[0]
+    for j in range(start, stop):
+        pnl_sum = 0.0
+        variation = 0.0
+        has_future = False
+        value = 0.0
+        for i in range(n_slots):
+            if not active[i, j]:
+                mark[i, j] = 0.0
+                continue
+            new_mark = quotes[i, j]
+            pnl = quantity[i, j] * (new_mark - mark[i, j]) * multiplier[i, j]
+            pnl_sum += pnl
+            mark[i, j] = new_mark
+            if kind[i, j] == VIX_FUTURE:
+                has_future = True
+                variation += pnl
+            else:
+                value += quantity[i, j] * new_mark * multiplier[i, j]
+        leg_pnl[j] += pnl_sum
+        if has_future:
+            cash[j] += variation
+        equity = cash[j] + value
+        peak = _np_max(peak_equity[j], equity)
+        peak_equity[j] = peak
+        max_drawdown[j] = _np_max(max_drawdown[j], peak - equity)
+        margin = 0.0
+        for g in range(n_groups):
+            margin += group_margin[g, j]
+        peak_margin[j] = _np_max(peak_margin[j], margin)
+
+
+@njit(cache=True)
+def _mark_kernel(active, kind, quantity, quotes, mark, multiplier, group_margin, cash,
+                 leg_pnl, peak_equity, max_drawdown, peak_margin):
+    """:func:`_mark_paths` of every path."""
+    _mark_paths(0, quantity.shape[1], active, kind, quantity, quotes, mark, multiplier,
+                group_margin, cash, leg_pnl, peak_equity, max_drawdown, peak_margin)
+
+
+@njit(cache=True, parallel=True)
+def _mark_parallel(active, kind, quantity, quotes, mark, multiplier, group_margin, cash,
+                   leg_pnl, peak_equity, max_drawdown, peak_margin):
+    """:func:`_mark_kernel` over blocks of paths in parallel (each path's own entries only)."""
+    n_paths = quantity.shape[1]
+    size = -(-n_paths // _CHUNKS)
+    for c in prange(_CHUNKS):
+        _mark_paths(min(n_paths, c * size), min(n_paths, (c + 1) * size), active, kind,
+                    quantity, quotes, mark, multiplier, group_margin, cash, leg_pnl,
+                    peak_equity, max_drawdown, peak_margin)
+
+
+@njit(cache=True)
+def _identity_kernel(active, kind, quantity, mark, multiplier, cash, prev_equity, leg_pnl,
+                     carry, tick_costs, tol, equity):
+    """Equity now (into ``equity``) and the first path whose change is unexplained (-1: none).
+
+    ``equity = cash + sum(quantity * mark * multiplier)`` over held option
+    legs; the change since ``prev_equity`` must equal ``leg_pnl + carry -
+    tick_costs`` within ``tol * (1 + |equity|)``.
+    """
+    n_slots, n_paths = quantity.shape
+    first_bad = -1
+    for j in range(n_paths):
+        value = 0.0
+        for i in range(n_slots):
+            if active[i, j] and kind[i, j] != VIX_FUTURE:
+                value += quantity[i, j] * mark[i, j] * multiplier[i, j]
+        equity[j] = cash[j] + value
+        change = equity[j] - prev_equity[j]
+        explained = leg_pnl[j] + carry[j] - tick_costs[j]
+        # As ``abs(change - explained) > tol * scale`` in numpy: NaN is not flagged.
+        if first_bad < 0 and abs(change - explained) > tol * (1.0 + abs(equity[j])):
+            first_bad = j
+    return first_bad
 
 
 @njit(cache=True)
@@ -896,3 +1133,263 @@ def _group_max_loss_kernel(active, is_call, strike, quantity, entry_price, multi
                         value += quantity[i, j] * max(strike[i, j] - level, 0.0)
             worst = min(worst, value)
         out[j] = max(0.0, (premium - worst) * multiplier)
+
+
+# ---------------------------------------------------------------------------
+# Order kernels: one call per order over the paths it is sent on. Sums over a
+# path's legs (or groups, or slots) are taken in row order, as numpy's column
+# sums of the book's (rows, paths) tables add them, so every number is the
+# one the array expressions in the docstrings give.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _np_min(a, b):
+    """``np.minimum`` of two floats: NaN if either is NaN, else the smaller."""
+    if a <= b or a != a:
+        return a
+    return b
+
+
+@njit(cache=True)
+def unit_cost_one(price, vix, kind, min_width, width_share, vix_widening, commission,
+                   future_unit_cost, multipliers):
+    """:meth:`Book.unit_cost` of one contract (dollars), for kernels: the same operations.
+
+    ``future_unit_cost`` is :meth:`Book.future_unit_cost`; ``multipliers`` is
+    ``sim.instruments.MULTIPLIERS``.
+    """
+    if kind == VIX_FUTURE:
+        return future_unit_cost
+    width = _np_max(min_width, width_share * price)
+    width = width * (1.0 + vix_widening * _np_max(vix - 20.0, 0.0) / 10.0)
+    return 0.5 * width * multipliers[max(kind, 0)] + commission
+
+
+@njit(cache=True)
+def _reduce_kernel(start, paths, legs, closed, vix, min_width, width_share, vix_widening,
+                   commission, future_unit_cost, multipliers, quotes, quantity, multiplier,
+                   kind, mark, active, leg_pnl, cash, tick_costs, total_costs, price_out,
+                   flow_out, cost_out):
+    """Close ``closed`` contracts of the legs set in ``legs`` (``(n_legs, k)``) on ``paths``.
+
+    As the array form: ``pnl = where(legs, qty (price - mark) mult, 0)``,
+    ``cost = where(legs, |closed| unit_cost(price), 0)``, ``flow =
+    where(legs, where(future, pnl, closed price mult), 0) - cost``, their
+    column sums into leg P&L, cash and costs, then the quantities, activity,
+    marks and quotes of the traded legs. ``price`` is the leg's quote.
+    Returns the number of ledger rows (legs traded).
+    """
+    n_legs, n_cols = legs.shape
+    n_rows = 0
+    for c in range(n_cols):
+        p = paths[c]
+        pnl_sum = 0.0
+        flow_sum = 0.0
+        cost_sum = 0.0
+        for i in range(n_legs):
+            slot = start + i
+            price = quotes[slot, p]
+            price_out[i, c] = price
+            if not legs[i, c]:
+                flow_out[i, c] = 0.0
+                cost_out[i, c] = 0.0
+                continue
+            n_rows += 1
+            qty = quantity[slot, p]
+            mult = multiplier[slot, p]
+            kd = kind[slot, p]
+            pnl = qty * (price - mark[slot, p]) * mult
+            cost = abs(closed[i, c]) * unit_cost_one(price, vix[c], kd, min_width, width_share,
+                                                      vix_widening, commission,
+                                                      future_unit_cost, multipliers)
+            if kd == VIX_FUTURE:
+                flow = pnl - cost
+            else:
+                flow = closed[i, c] * price * mult - cost
+            pnl_sum += pnl
+            flow_sum += flow
+            cost_sum += cost
+            flow_out[i, c] = flow
+            cost_out[i, c] = cost
+            remaining = qty - closed[i, c]
+            quantity[slot, p] = remaining
+            if remaining == 0.0:
+                active[slot, p] = False
+                mark[slot, p] = 0.0
+                quotes[slot, p] = 0.0
+            else:
+                mark[slot, p] = price
+        leg_pnl[p] += pnl_sum
+        cash[p] += flow_sum
+        tick_costs[p] += cost_sum
+        total_costs[p] += cost_sum
+    return n_rows
+
+
+@njit(cache=True)
+def _open_kernel(start, paths, legs, kind, strike, is_call, expiry, quantity, price,
+                 position_id, vix, min_width, width_share, vix_widening, commission,
+                 future_unit_cost, multipliers, premium_multipliers, s_kind, s_multiplier,
+                 s_strike, s_is_call, s_expiry, s_quantity, s_entry_price, s_mark, s_quotes,
+                 s_position_id, s_active, cash, tick_costs, total_costs, flow_out, cost_out):
+    """Open the legs set in ``legs`` whose quantity is not 0, at ``price``, on ``paths``.
+
+    As the array form: the slots take the new legs (futures with strike 0
+    and ``is_call`` False, as given), ``cost = where(opened, |q|
+    unit_cost(price), 0)``, ``flow = where(opened, -q price premium, 0) -
+    cost``, and their column sums go into cash and costs. ``legs`` is
+    cleared where the quantity is 0 (those legs are not opened). Returns the
+    number of legs opened (ledger rows).
+    """
+    n_legs, n_cols = legs.shape
+    n_rows = 0
+    for c in range(n_cols):
+        p = paths[c]
+        flow_sum = 0.0
+        cost_sum = 0.0
+        for i in range(n_legs):
+            if not legs[i, c] or quantity[i, c] == 0.0:
+                legs[i, c] = False
+                flow_out[i, c] = 0.0
+                cost_out[i, c] = 0.0
+                continue
+            n_rows += 1
+            slot = start + i
+            kd = kind[i, c]
+            q = quantity[i, c]
+            trade = price[i, c]
+            s_kind[slot, p] = kd
+            s_multiplier[slot, p] = multipliers[max(kd, 0)]
+            s_strike[slot, p] = strike[i, c]
+            s_is_call[slot, p] = is_call[i, c]
+            s_expiry[slot, p] = expiry[i, c]
+            s_quantity[slot, p] = q
+            s_entry_price[slot, p] = trade
+            s_mark[slot, p] = trade
+            s_quotes[slot, p] = trade
+            s_position_id[slot, p] = position_id
+            s_active[slot, p] = True
+            cost = abs(q) * unit_cost_one(trade, vix[c], kd, min_width, width_share,
+                                           vix_widening, commission, future_unit_cost,
+                                           multipliers)
+            flow = -q * trade * premium_multipliers[max(kd, 0)] - cost
+            flow_sum += flow
+            cost_sum += cost
+            flow_out[i, c] = flow
+            cost_out[i, c] = cost
+        cash[p] += flow_sum
+        tick_costs[p] += cost_sum
+        total_costs[p] += cost_sum
+    return n_rows
+
+
+@njit(cache=True, inline="always")
+def _max_loss_one(j, held, is_call, strike, quantity, entry_price, multiplier):
+    """:func:`_group_max_loss_kernel` of column ``j`` (same operations): ``held`` selects
+    the legs of one underlying, at least one of them in this column."""
+    n_legs = strike.shape[0]
+    premium = 0.0
+    call_slope = 0.0
+    for i in range(n_legs):
+        if held[i, j]:
+            premium += quantity[i, j] * entry_price[i, j]
+            if is_call[i, j]:
+                call_slope += quantity[i, j]
+    if call_slope < -1e-12:
+        return np.inf
+    worst = np.inf
+    for c in range(-1, n_legs):
+        if c >= 0 and not held[c, j]:
+            continue
+        level = 0.0 if c < 0 else strike[c, j]
+        value = 0.0
+        for i in range(n_legs):
+            if held[i, j]:
+                if is_call[i, j]:
+                    value += quantity[i, j] * max(level - strike[i, j], 0.0)
+                else:
+                    value += quantity[i, j] * max(strike[i, j] - level, 0.0)
+        worst = min(worst, value)
+    return max(0.0, (premium - worst) * multiplier)
+
+
+@njit(cache=True)
+def _margin_kernel(strike, is_call, quantity, entry_price, kind, active, future_margin,
+                   future_spread_margin, spx_multiplier, vix_multiplier, out):
+    """:func:`group_margin` of each column: option max losses per underlying, then futures."""
+    n_legs, n_cols = strike.shape
+    spx = np.empty((n_legs, n_cols), dtype=np.bool_)
+    vix = np.empty((n_legs, n_cols), dtype=np.bool_)
+    for i in range(n_legs):
+        for j in range(n_cols):
+            spx[i, j] = active[i, j] and kind[i, j] == SPX_OPTION
+            vix[i, j] = active[i, j] and kind[i, j] == VIX_OPTION
+    for j in range(n_cols):
+        margin = 0.0
+        has_spx = has_vix = any_future = False
+        for i in range(n_legs):
+            has_spx |= spx[i, j]
+            has_vix |= vix[i, j]
+            any_future |= active[i, j] and kind[i, j] == VIX_FUTURE
+        if has_spx:
+            margin += _max_loss_one(j, spx, is_call, strike, quantity, entry_price,
+                                    spx_multiplier)
+        if has_vix:
+            margin += _max_loss_one(j, vix, is_call, strike, quantity, entry_price,
+                                    vix_multiplier)
+        if any_future:
+            long = 0.0
+            short = 0.0
+            for i in range(n_legs):
+                if active[i, j] and kind[i, j] == VIX_FUTURE:
+                    long += _np_max(quantity[i, j], 0.0)
+                    short += _np_max(-quantity[i, j], 0.0)
+            margin += (future_margin * abs(long - short)
+                       + future_spread_margin * _np_min(long, short))
+        out[j] = margin
+
+
+@njit(cache=True)
+def _store_margin_kernel(group, paths, margin, group_margin, peak_margin):
+    """Store a group's new margins on ``paths`` and roll their peak; the first unbounded one.
+
+    Returns the column of the first infinite margin (nothing is stored
+    then), else -1. The peak is over the sum of all groups' margins, summed
+    in group order.
+    """
+    for c in range(paths.shape[0]):
+        if np.isinf(margin[c]):
+            return c
+    n_groups = group_margin.shape[0]
+    for c in range(paths.shape[0]):
+        p = paths[c]
+        group_margin[group, p] = margin[c]
+        total = 0.0
+        for g in range(n_groups):
+            total += group_margin[g, p]
+        peak_margin[p] = _np_max(peak_margin[p], total)
+    return -1
+
+
+@njit(cache=True)
+def _equity_at_kernel(paths, active, kind, quantity, mark, multiplier, cash, out):
+    """Cash plus marked value of ``paths``, summed over slots in order (as ``Book.equity``)."""
+    for c in range(paths.shape[0]):
+        p = paths[c]
+        value = 0.0
+        for i in range(quantity.shape[0]):
+            if active[i, p] and kind[i, p] != VIX_FUTURE:
+                value += quantity[i, p] * mark[i, p] * multiplier[i, p]
+        out[c] = cash[p] + value
+
+
+@njit(cache=True)
+def _margin_at_kernel(paths, group_margin, out):
+    """Margin of all groups on ``paths``, summed in group order (as ``Book.margin``)."""
+    for c in range(paths.shape[0]):
+        p = paths[c]
+        total = 0.0
+        for g in range(group_margin.shape[0]):
+            total += group_margin[g, p]
+        out[c] = total

@@ -25,6 +25,7 @@ A batch of one path runs exactly the same code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,9 @@ class MarketView:
     signals : MarketSignals or None
         The batch's signal table (RSI, MACD, realized vol, VIX futures...);
         read a row with ``view.signal(name)``.
+    paths : ndarray of int or None
+        For a view of some paths only (:meth:`take`), their indices in the
+        batch; None for the whole batch.
     """
 
     tick: int
@@ -91,12 +95,30 @@ class MarketView:
     ad_line: np.ndarray | None = None
     divergence: np.ndarray | None = None
     signals: Any = None
+    paths: np.ndarray | None = None
 
     def signal(self, name: str) -> np.ndarray:
         """This tick's row of a signal of the batch (see ``sim.market.signals``)."""
         if self.signals is None:
             raise RuntimeError("no signal table is attached to this view")
-        return self.signals.at(name, self.tick)
+        row = self.signals.at(name, self.tick)
+        return row if self.paths is None else row[self.paths]
+
+    def take(self, paths: np.ndarray) -> MarketView:
+        """The view of some paths only: per-path arrays gathered at ``paths`` (copies).
+
+        Work on a subset of the batch (the paths where an order is sent, where
+        a position is open) uses it so that its cost follows the subset's
+        size; pricers and the book accept it wherever they accept a view.
+        """
+        def pick(values):
+            return None if values is None else np.asarray(values)[paths]
+
+        batch_paths = paths if self.paths is None else self.paths[paths]
+        return dataclasses.replace(
+            self, spot=pick(self.spot), variance=pick(self.variance), vix=pick(self.vix),
+            regime=pick(self.regime), net_advances=pick(self.net_advances),
+            ad_line=pick(self.ad_line), divergence=pick(self.divergence), paths=batch_paths)
 
 
 @dataclass(frozen=True)

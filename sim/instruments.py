@@ -35,16 +35,19 @@ options and futures).
 from __future__ import annotations
 
 import functools
+import math
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from pricing.black import bs_greeks_one, bs_price_one, norm_ppf
+from pricing.black import bs_delta_one, bs_price_one, norm_cdf, norm_ppf
 from pricing.smile import smile_vol_one
 from pricing.svcj import log_contract_variance_one
 from pricing.vix import spx_atm_vol_one
-from pricing.vix_options import vix_option_price
+from pricing.vix_options import vix_option_price_one
 from pricing.vol_table import (
+    _LINEAR,
     _LOG,
     _SQRT,
     DEFAULT_T_GRID,
@@ -82,6 +85,16 @@ DAYS_PER_YEAR = 365.0
 
 #: Pricing modes of :class:`SpxPricer`.
 PARAMETRIC, MODEL = 0, 1
+#: Distinct expiries per kernel call whose expiry-only setup is tabulated once (the
+#: rest, if any, are set up per path, with the same numbers).
+_MAX_HORIZONS = 64
+#: Smallest calls that the pricing kernels spread over threads: legs priced, paths
+#: with a short strike pair, strikes solved (see ``_dispatch``).
+_PARALLEL_MIN_LEGS = 16384
+_PARALLEL_MIN_PATHS = 4096
+_PARALLEL_MIN_SOLVES = 1024
+#: Blocks of paths the parallel kernels hand out to threads (each a contiguous range).
+_CHUNKS = 16
 #: Grids of the model vol tables (``pricing.vol_table`` defaults).
 _V_GRID = np.ascontiguousarray(DEFAULT_V_GRID, dtype=np.float64)
 _T_GRID = np.ascontiguousarray(DEFAULT_T_GRID, dtype=np.float64)
@@ -181,14 +194,28 @@ class SpxPricer:
         strike = np.ascontiguousarray(strike, dtype=np.float64)
         shape = strike.shape
         out = np.zeros(shape, dtype=np.float64)
-        spot, variance, regime = self._state(view)
-        _price_legs_kernel(
-            spot, variance, regime, self.table, int(view.day), self.rate,
-            self.dividend_yield, *self.smile_args, *self._model_args, strike,
-            np.ascontiguousarray(np.broadcast_to(is_call, shape), dtype=np.bool_),
-            np.ascontiguousarray(np.broadcast_to(expiry, shape), dtype=np.int64),
-            np.ascontiguousarray(np.broadcast_to(active, shape), dtype=np.bool_), out)
+        self.price_into(view, strike, np.broadcast_to(is_call, shape),
+                        np.broadcast_to(expiry, shape), np.zeros(shape, dtype=np.int8),
+                        np.broadcast_to(active, shape), out)
         return out
+
+    def price_into(self, view, strike, is_call, expiry, kind, active, out) -> None:
+        """Write the mid prices of the active SPX legs of a table into ``out``.
+
+        As :meth:`price`, for a table that mixes instrument kinds: legs that
+        are not active or whose ``kind`` is not ``SPX_OPTION`` keep what
+        ``out`` holds. All arrays have the shape ``(n_legs, n_paths)``.
+        """
+        shape = out.shape
+        spot, variance, regime = self._state(view)
+        _quote_spx_kernel(
+            spot, variance, regime, self.table, int(view.day), self.rate,
+            self.dividend_yield, *self.smile_args, *self._model_args,
+            np.ascontiguousarray(strike, dtype=np.float64),
+            np.ascontiguousarray(is_call, dtype=np.bool_),
+            np.ascontiguousarray(expiry, dtype=np.int64),
+            np.ascontiguousarray(np.broadcast_to(kind, shape), dtype=np.int8),
+            np.ascontiguousarray(active, dtype=np.bool_), out)
 
     def vol(self, view, strike, T) -> np.ndarray:
         """Smile vol (annualized decimal) of one strike per path at ``T`` years.
@@ -227,6 +254,54 @@ class SpxPricer:
                                  int(view.day), float(target_delta),
                                  bool(is_call), SPX_STRIKE_STEP, solve, out)
         return out
+
+
+    def short_strike_signals(self, view, expiry, put_strike, call_strike,
+                             need_atm: bool = True, need_delta: bool = True
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ATM vol and short-strike deltas of one position per path, in one pass.
+
+        The numbers a hedge reads off a short put and a short call expiring
+        on ``expiry``, bit for bit those of the separate calls: the ATM vol
+        ``atm_vol(view, T_atm)`` with ``T_atm = max(dte, 1) / 365``, and the
+        absolute Black-Scholes deltas of the two strikes at their smile vols
+        (``vol(view, K, max(T, 1 day))``, ``T = max(dte, 0) / 365``). A
+        path's model setup is found once for all three when the horizons
+        agree, and paths run in parallel.
+
+        Parameters
+        ----------
+        view : MarketView
+            Usually the view of the paths with a position (``view.take``).
+        expiry : ndarray of int64, shape (n,)
+            Days since 1970-01-01.
+        put_strike, call_strike : ndarray, shape (n,)
+            Index points.
+        need_atm, need_delta : bool
+            Which outputs to compute (the other is left NaN).
+
+        Returns
+        -------
+        atm, put_delta, call_delta : ndarray, shape (n,)
+            ATM vol (annualized decimal) and |delta| of the put and the call.
+        """
+        spot, variance, regime = self._state(view)
+        expiry = np.asarray(expiry, dtype=np.int64)
+        days = np.maximum(expiry - int(view.day), 1)
+        T_atm = days / DAYS_PER_YEAR
+        # The ATM strike is the forward as ``atm_vol`` computes it (numpy's exp).
+        forward = spot * np.exp((self.rate - self.dividend_yield) * T_atm)
+        T = np.maximum(expiry - int(view.day), 0) / DAYS_PER_YEAR
+        atm = np.full(spot.shape, np.nan)
+        put_delta = np.full(spot.shape, np.nan)
+        call_delta = np.full(spot.shape, np.nan)
+        _short_strike_kernel(
+            spot, variance, regime, self.table, self.rate, self.dividend_yield,
+            *self.smile_args, *self._model_args, int(view.day), forward, days, T_atm, T,
+            np.ascontiguousarray(put_strike, dtype=np.float64),
+            np.ascontiguousarray(call_strike, dtype=np.float64), bool(need_atm),
+            bool(need_delta), atm, put_delta, call_delta)
+        return atm, put_delta, call_delta
 
 
 def vix_expiries_after(day: int, n: int) -> np.ndarray:
@@ -320,10 +395,7 @@ class VixPricer:
         days = np.broadcast_to(expiry - int(view.day), shape)
         live = np.nonzero(days > 0)
         if live[0].size:
-            path = live[-1]
-            regime = np.asarray(view.regime)[path]
-            variance = np.asarray(view.variance, dtype=np.float64)[path]
-            out[live] = self._futures_of(int(view.day), variance, regime, days[live])
+            out[live] = self._vix_legs(view, live[-1], days[live])
         return out
 
     def future_legs(self, view, expiry, active) -> np.ndarray:
@@ -341,15 +413,72 @@ class VixPricer:
             out[leg, path] = self._leg_futures(view, path, days)
         return out
 
+    def future_legs_at(self, view, path, days) -> np.ndarray:
+        """Futures prices (index points) of a list of legs: path index and days to expiry.
+
+        The VIX index where ``days <= 0``.
+        """
+        return self._leg_futures(view, path, days)
+
     def _leg_futures(self, view, path, days) -> np.ndarray:
-        price = np.asarray(view.vix, dtype=np.float64)[path].copy()
-        live = days > 0
-        if live.any():
-            p = path[live]
-            price[live] = self._futures_of(int(view.day),
-                                           np.asarray(view.variance, dtype=np.float64)[p],
-                                           np.asarray(view.regime)[p], days[live])
-        return price
+        return self._vix_legs(view, path, days)
+
+    def option_legs(self, view, path, K, call, days) -> np.ndarray:
+        """Mid prices (index points) of a list of VIX option legs.
+
+        Parameters
+        ----------
+        view : MarketView
+        path : ndarray of int, shape (n,)
+            Path of each leg (index into the view's arrays).
+        K : ndarray, shape (n,)
+            Strikes, index points.
+        call : ndarray of bool, shape (n,)
+        days : ndarray of int64, shape (n,)
+            Calendar days to expiry; intrinsic value against the VIX at ``<= 0``.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+        """
+        return self._vix_legs(view, path, days, K, call)
+
+    def _vix_legs(self, view, path, days, K=None, call=None) -> np.ndarray:
+        """Futures (``K`` None) or option prices of a list of legs, in three passes.
+
+        The moments of ``VIX_T^2`` and their ratio ``s2 / m^2`` in one kernel;
+        ``(1 + ratio)^(-1/8)`` and ``log1p(ratio)`` in numpy, exactly as
+        ``term_structure.futures_from_moments`` and ``model_vol_from_moments``
+        take them; the futures, the model vols and the Black-76 prices in a
+        second kernel. The same numbers as ``RegimeVixTerms.futures`` /
+        ``.model_vol`` and ``pricing.vix_options.vix_option_price``.
+        """
+        path = np.asarray(path, dtype=np.int64)
+        days = np.asarray(days, dtype=np.int64)
+        out = np.empty(path.size)
+        if not path.size:
+            return out
+        today = int(view.day)
+        max_days = int(days.max())
+        max_steps = _business_days_after(today, today + max_days) if max_days > 0 else 0
+        mean_coef, second_coef = self.terms.coefficients(int(max_steps))
+        mean = np.empty(path.size)
+        ratio = np.empty(path.size)
+        variance = np.ascontiguousarray(view.variance, dtype=np.float64)
+        regime = np.ascontiguousarray(view.regime, dtype=np.int64)
+        vix = np.ascontiguousarray(view.vix, dtype=np.float64)
+        _vix_moments_kernel(today, path, days, variance, regime, mean_coef, second_coef, mean,
+                            ratio)
+        shrink = (1.0 + ratio) ** -0.125
+        if K is None:
+            _vix_future_legs_kernel(path, days, vix, mean, shrink, out)
+        else:
+            spread = np.log1p(ratio)
+            _vix_option_legs_kernel(path, days, vix, mean, shrink, spread,
+                                    np.ascontiguousarray(K, dtype=np.float64),
+                                    np.ascontiguousarray(call, dtype=np.bool_), self.rate,
+                                    *self.option_args, out)
+        return out
 
     def option(self, view, strike, is_call, expiry, active) -> np.ndarray:
         """Mid prices of a table of VIX option legs on every path.
@@ -382,19 +511,7 @@ class VixPricer:
         call = np.broadcast_to(np.asarray(is_call, dtype=bool), shape)[leg, path]
         days = np.broadcast_to(np.asarray(expiry, dtype=np.int64), shape)[leg, path] \
             - int(view.day)
-        vix = np.asarray(view.vix, dtype=np.float64)[path]
-        price = np.where(call, np.maximum(vix - K, 0.0), np.maximum(K - vix, 0.0))
-        live = days > 0
-        if live.any():
-            p = path[live]
-            T = days[live] / DAYS_PER_YEAR
-            variance = np.asarray(view.variance, dtype=np.float64)[p]
-            regime = np.asarray(view.regime)[p]
-            steps = term_structure.business_days_to(int(view.day), int(view.day) + days[live])
-            forward = self.terms.futures(variance, regime, steps)
-            model_vol = self.terms.model_vol(variance, regime, steps, T)
-            price[live] = vix_option_price(K[live], forward, T, self.rate, model_vol,
-                                           *self.option_args, call[live])
+        price = self.option_legs(view, path, K, call, days)
         out[leg, path] = price
         return out
 
@@ -473,6 +590,34 @@ def _model_setup(T, v, p, today, event_days, spot_var, var_jump, v_grid, T_grid)
 
 
 @njit(cache=True)
+def _spx_expiry_range(expiry, kind, active, today):
+    """First and last expiry day after ``today`` of the active SPX legs, and which occur.
+
+    Returns ``(first, present)``: ``present[d]`` is True where day ``first + d``
+    is the expiry of some such leg (empty if there is none).
+    """
+    first = np.int64(-1)
+    last = np.int64(-1)
+    n_legs, n_paths = expiry.shape
+    for j in range(n_paths):
+        for i in range(n_legs):
+            if active[i, j] and kind[i, j] == SPX_OPTION and expiry[i, j] > today:
+                day = expiry[i, j]
+                if first < 0 or day < first:
+                    first = day
+                if day > last:
+                    last = day
+    if first < 0:
+        return first, np.zeros(0, dtype=np.bool_)
+    present = np.zeros(last - first + 1, dtype=np.bool_)
+    for j in range(n_paths):
+        for i in range(n_legs):
+            if active[i, j] and kind[i, j] == SPX_OPTION and expiry[i, j] > today:
+                present[expiry[i, j] - first] = True
+    return first, present
+
+
+@njit(cache=True)
 def _model_vol(K, forward, T, setup, vol_table, x_grid):
     """Model vol (annualized decimal, calendar time) of strike ``K`` from a :func:`_model_setup`."""
     T_var, v_ref, extra, i, wv, j, wt = setup
@@ -539,21 +684,282 @@ def _vol_kernel(spot, variance, regime, table, T, r, q, atm_ratio, skew, curvatu
                           model, today)
 
 
+# ---------------------------------------------------------------------------
+# Fused kernels: what several legs of one path and expiry share is computed once
+#
+# The model-mode kernels below give, bit for bit, the numbers of the kernels
+# above (`_price_legs_kernel`, `_vol_kernel` and the scalar `_model_setup` /
+# `_model_vol` / `bs_price_one`), by the same floating-point operations in
+# the same order; they only compute shared parts once (per expiry and regime,
+# per path and expiry) and take every array as an argument (tuples of arrays
+# and array slices inside a loop cost a reference count each).
+# ---------------------------------------------------------------------------
+
+
 @njit(cache=True)
-def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, skew,
-                             curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
-                             v_grid, T_grid, x_grid, event_days, spot_var, var_jump, today,
-                             target_delta, is_call, step, solve, out):
-    # Sticky-strike delta at the smile vol: |delta| = e^{-qT} N(+-d1), so d1 is
-    # fixed by the target and ln(K/F) = sigma(K)^2 T / 2 - d1 sigma(K) sqrt(T),
-    # a fixed point in k = ln(K/F), solved by the secant method on
-    # h(k) = g(k) - k; bisection on the delta itself is the fallback.
-    smile = (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol)
-    model = (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump)
-    sqrt_t = np.sqrt(T)
-    p = target_delta * np.exp(q * T)
-    d1 = norm_ppf(p) if is_call else -norm_ppf(p)
-    for j in range(spot.shape[0]):
+def _expiry_part(T, kappa, today, event_days, spot_var, var_jump, T_grid):
+    """The part of :func:`_model_setup` that depends on the expiry and regime, not the path.
+
+    ``(T_var, extra, j, wt)``: business-day horizon, event variance and the
+    expiry bracket.
+    """
+    expiry = today + int(np.round(T * DAYS_PER_YEAR))
+    T_var = _business_days_after(today, expiry) / TICKS_PER_YEAR
+    if T_var <= 0.0:
+        return T_var, 0.0, 0, 0.0
+    extra = 0.0
+    if event_days.shape[0] > 0:
+        extra = _event_variance(today, T, kappa, event_days, spot_var, var_jump)
+    j, wt = _bracket(T_grid, T_var, _LOG)
+    return T_var, extra, j, wt
+
+
+@njit(cache=True)
+def _horizon_table(T, today, svcj, event_days, spot_var, var_jump, T_grid):
+    """:func:`_expiry_part` of one horizon ``T`` (years) in each regime: ``(1, n_regimes, 4)``."""
+    n_regimes = svcj.shape[1]
+    parts = np.zeros((1, n_regimes, 4))
+    for r in range(n_regimes):
+        T_var, extra, j, wt = _expiry_part(T, svcj[0, r], today, event_days, spot_var, var_jump,
+                                           T_grid)
+        parts[0, r, 0] = T_var
+        parts[0, r, 1] = extra
+        parts[0, r, 2] = j
+        parts[0, r, 3] = wt
+    return parts
+
+
+@njit(cache=True)
+def _day_table(first, present, today, svcj, event_days, spot_var, var_jump, T_grid):
+    """:func:`_expiry_part` of the expiry days ``first + d`` where ``present[d]``.
+
+    ``(len(present), n_regimes, 4)``, at ``T = (day - today) / 365`` years:
+    what every path with a leg of that expiry shares, found once.
+    """
+    n_regimes = svcj.shape[1]
+    parts = np.zeros((present.shape[0], n_regimes, 4))
+    for d in range(present.shape[0]):
+        if not present[d]:
+            continue
+        T = (first + d - today) / DAYS_PER_YEAR
+        for r in range(n_regimes):
+            T_var, extra, j, wt = _expiry_part(T, svcj[0, r], today, event_days, spot_var,
+                                               var_jump, T_grid)
+            parts[d, r, 0] = T_var
+            parts[d, r, 1] = extra
+            parts[d, r, 2] = j
+            parts[d, r, 3] = wt
+    return parts
+
+
+@njit(cache=True, inline="always")
+def _state_setup(parts, row, v, reg, svcj, v_grid):
+    """:func:`_model_setup` of one path (variance ``v``, regime ``reg``) from a day table row.
+
+    Only the path's own part is computed: ``v_ref`` and the variance bracket.
+    """
+    T_var = parts[row, reg, 0]
+    if T_var <= 0.0:
+        return T_var, 0.0, 0.0, 0, 0.0, 0, 0.0
+    v_ref = log_contract_variance_one(v, T_var, svcj[0, reg], svcj[1, reg], svcj[4, reg],
+                                      svcj[5, reg], svcj[6, reg], svcj[7, reg], svcj[8, reg])
+    i, wv = _bracket(v_grid, v, _SQRT)
+    return T_var, v_ref, parts[row, reg, 1], i, wv, int(parts[row, reg, 2]), parts[row, reg, 3]
+
+
+@njit(cache=True, inline="always")
+def _setup_scale(setup):
+    """``sqrt(T_var v_ref)``, the moneyness scale of a setup (0 if not positive)."""
+    total_variance = setup[0] * setup[1]
+    return np.sqrt(total_variance) if total_variance > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _interpolate_regime(vol_tables, reg, i, wv, j, wt, x_grid, x):
+    """``interpolate_in_x(vol_tables[reg], i, wv, j, wt, x_grid, x)`` without the slice."""
+    m, wx = _bracket(x_grid, x, _LINEAR)
+    total = 0.0
+    for di in range(2):
+        fv = wv if di else 1.0 - wv
+        for dj in range(2):
+            ft = wt if dj else 1.0 - wt
+            c0 = vol_tables[reg, i + di, j + dj, m]
+            c1 = vol_tables[reg, i + di, j + dj, m + 1]
+            total += fv * ft * (c0 + wx * (c1 - c0))
+    return total
+
+
+@njit(cache=True, inline="always")
+def _setup_vol(K, forward, T, setup, scale, vol_tables, reg, x_grid):
+    """:func:`_model_vol` of strike ``K`` with :func:`_setup_scale` found once per setup."""
+    T_var, v_ref, extra, i, wv, j, wt = setup
+    if T_var <= 0.0 or T <= 0.0:
+        return 0.0
+    log_moneyness = math.log(K / forward)
+    if T_var * v_ref > 0.0:
+        x = log_moneyness / scale
+    elif log_moneyness == 0.0:
+        x = 0.0
+    else:
+        x = math.copysign(np.inf, log_moneyness)
+    sigma = _interpolate_regime(vol_tables, reg, i, wv, j, wt, x_grid, x)
+    return np.sqrt((sigma * sigma * T_var + extra) / T)
+
+
+@njit(cache=True, inline="always")
+def _expiry_terms(S, T, r, q):
+    """What Black-Scholes and the model vol share across the strikes of one expiry.
+
+    ``(forward, fwd_pv, strike_discount, sqrt_T, carry)``, as ``bs_price_one``
+    and :func:`_model_vol` compute them for each strike.
+    """
+    return (S * np.exp((r - q) * T), S * np.exp(-q * T), np.exp(-r * T), np.sqrt(T),
+            (r - q) * T)
+
+
+@njit(cache=True, inline="always")
+def _bs_price_shared(S, K, T, r, q, sigma, is_call, fwd_pv, strike_discount, sqrt_T, carry):
+    """``bs_price_one(S, K, T, r, q, sigma, is_call)`` for ``T > 0`` with :func:`_expiry_terms`."""
+    if S != S or K != K or T != T or r != r or q != q or sigma != sigma:
+        return np.nan
+    strike_pv = K * strike_discount
+    total_vol = sigma * sqrt_T
+    if total_vol <= 0.0 or S <= 0.0 or K <= 0.0:
+        if is_call:
+            return max(fwd_pv - strike_pv, 0.0)
+        return max(strike_pv - fwd_pv, 0.0)
+    if total_vol == np.inf:
+        if is_call:
+            return fwd_pv
+        return strike_pv
+    d1 = (math.log(S / K) + carry) / total_vol + 0.5 * total_vol
+    d2 = d1 - total_vol
+    if is_call:
+        return fwd_pv * norm_cdf(d1) - strike_pv * norm_cdf(d2)
+    return strike_pv * norm_cdf(-d2) - fwd_pv * norm_cdf(-d1)
+
+
+def _dispatch(serial, parallel, n_paths: int, min_paths: int, args: tuple) -> None:
+    """Run a kernel serially or, for ``n_paths >= min_paths``, over threads.
+
+    Only large calls go parallel: starting the threads costs tens of
+    microseconds (far more on a busy machine), which small subsets of paths
+    do not repay. With ``numba.set_num_threads(1)`` (e.g. in each worker of
+    a process pool) every kernel runs serially. The first call in a process
+    takes the parallel variant whatever its size, so that a small warm-up
+    run compiles (or loads) both. Results never depend on the choice: each
+    path's numbers come from the same code and are written only to its own
+    entries.
+    """
+    if numba.get_num_threads() > 1 and (n_paths >= min_paths or parallel not in _STARTED):
+        _STARTED.add(parallel)
+        parallel(*args)
+    else:
+        serial(*args)
+
+
+#: Parallel kernels already run in this process (see ``_dispatch``).
+_STARTED: set = set()
+
+
+@njit(cache=True)
+def _quote_spx_paths(start, stop, spot, variance, regime, table, today, r, q, atm_ratio, skew,
+                     curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid,
+                     T_grid, x_grid, event_days, spot_var, var_jump, first, parts, strike,
+                     is_call, expiry, kind, active, out):
+    """Paths (columns) ``start`` to ``stop`` of :func:`_quote_spx_serial`."""
+    for j in range(start, stop):
+        S = spot[j]
+        v = variance[j]
+        reg = regime[j]
+        setup_expiry = np.int64(-1)
+        setup = (0.0, 0.0, 0.0, 0, 0.0, 0, 0.0)
+        scale = 0.0
+        T = 0.0
+        fwd_pv = discount = sqrt_T = carry = forward = 0.0
+        for i in range(strike.shape[0]):
+            if not active[i, j] or kind[i, j] != SPX_OPTION:
+                continue
+            K = strike[i, j]
+            if expiry[i, j] != setup_expiry:
+                setup_expiry = expiry[i, j]
+                T = (setup_expiry - today) / DAYS_PER_YEAR
+                if T > 0.0:
+                    forward, fwd_pv, discount, sqrt_T, carry = _expiry_terms(S, T, r, q)
+                    if mode == MODEL:
+                        setup = _state_setup(parts, setup_expiry - first, v, reg, svcj, v_grid)
+                        scale = _setup_scale(setup)
+            if T <= 0.0:
+                out[i, j] = bs_price_one(S, K, 0.0, r, q, 0.0, is_call[i, j])
+                continue
+            if mode == MODEL:
+                sigma = _setup_vol(K, forward, T, setup, scale, vol_tables, reg, x_grid)
+            else:
+                sigma = _leg_vol(S, K, T, r, q, v, table, reg,
+                                 (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol),
+                                 (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days,
+                                  spot_var, var_jump), today)
+            out[i, j] = _bs_price_shared(S, K, T, r, q, sigma, is_call[i, j], fwd_pv, discount,
+                                         sqrt_T, carry)
+
+
+@njit(cache=True)
+def _quote_spx_serial(spot, variance, regime, table, today, r, q, atm_ratio, skew, curvature,
+                      max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid, T_grid,
+                      x_grid, event_days, spot_var, var_jump, strike, is_call, expiry, kind,
+                      active, out):
+    """Mid prices of the active SPX legs of a table ``(n_legs, n_paths)``, into ``out``.
+
+    Bit for bit :func:`_price_legs_kernel`, faster: the legs of one path and
+    expiry share the model setup, the forward, the discount factors and
+    ``sqrt(T)``, and what depends only on the expiry is found once per
+    distinct expiry. Legs not active or not SPX options are left as they
+    are in ``out``. :func:`_quote_spx_parallel` is the same over threads.
+    """
+    first, present = _spx_expiry_range(expiry, kind, active, today)
+    if mode != MODEL:
+        present = np.zeros(0, dtype=np.bool_)
+    parts = _day_table(first, present, today, svcj, event_days, spot_var, var_jump, T_grid)
+    _quote_spx_paths(0, strike.shape[1], spot, variance, regime, table, today, r, q, atm_ratio,
+                     skew, curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
+                     v_grid, T_grid, x_grid, event_days, spot_var, var_jump, first, parts,
+                     strike, is_call, expiry, kind, active, out)
+
+
+@njit(cache=True, parallel=True)
+def _quote_spx_parallel(spot, variance, regime, table, today, r, q, atm_ratio, skew, curvature,
+                        max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid, T_grid,
+                        x_grid, event_days, spot_var, var_jump, strike, is_call, expiry, kind,
+                        active, out):
+    """:func:`_quote_spx_serial` with the paths spread over threads."""
+    first, present = _spx_expiry_range(expiry, kind, active, today)
+    if mode != MODEL:
+        present = np.zeros(0, dtype=np.bool_)
+    parts = _day_table(first, present, today, svcj, event_days, spot_var, var_jump, T_grid)
+    n_paths = strike.shape[1]
+    size = -(-n_paths // _CHUNKS)
+    for c in prange(_CHUNKS):
+        _quote_spx_paths(c * size, min(n_paths, (c + 1) * size), spot, variance, regime, table,
+                         today, r, q, atm_ratio, skew, curvature, max_moneyness, min_vol,
+                         max_vol, mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days,
+                         spot_var, var_jump, first, parts, strike, is_call, expiry, kind,
+                         active, out)
+
+
+def _quote_spx_kernel(*args) -> None:
+    """:func:`_quote_spx_serial` or, for large tables, :func:`_quote_spx_parallel`."""
+    strike = args[-6]
+    _dispatch(_quote_spx_serial, _quote_spx_parallel, strike.shape[1],
+              _PARALLEL_MIN_LEGS // max(1, strike.shape[0]), args)
+
+
+@njit(cache=True)
+def _strike_paths(start, stop, spot, variance, regime, table, T, r, q, atm_ratio, skew,
+                  curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid,
+                  T_grid, x_grid, event_days, spot_var, var_jump, today, target_delta, is_call,
+                  step, solve, sqrt_t, d1, parts, out):
+    """Paths ``start`` to ``stop`` of :func:`_strike_for_delta_serial`."""
+    for j in range(start, stop):
         if not solve[j]:
             out[j] = np.nan
             continue
@@ -561,14 +967,30 @@ def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, 
         v = variance[j]
         reg = regime[j]
         forward = S * np.exp((r - q) * T)
+        setup = (0.0, 0.0, 0.0, 0, 0.0, 0, 0.0)
+        scale = 0.0
+        if mode == MODEL:
+            setup = _state_setup(parts, 0, v, reg, svcj, v_grid)
+            scale = _setup_scale(setup)
+            sigma = _setup_vol(forward, forward, T, setup, scale, vol_tables, reg, x_grid)
+        else:
+            sigma = _leg_vol(S, forward, T, r, q, v, table, reg,
+                             (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol),
+                             (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var,
+                              var_jump), today)
         k_prev = 0.0
-        sigma = _leg_vol(S, forward, T, r, q, v, table, reg, smile, model, today)
         h_prev = 0.5 * sigma * sigma * T - d1 * sigma * sqrt_t - k_prev
         k = k_prev + h_prev
         found = False
         for _ in range(40):
-            sigma = _leg_vol(S, forward * np.exp(k), T, r, q, v, table, reg, smile, model,
-                             today)
+            K = forward * np.exp(k)
+            if mode == MODEL:
+                sigma = _setup_vol(K, forward, T, setup, scale, vol_tables, reg, x_grid)
+            else:
+                sigma = _leg_vol(S, K, T, r, q, v, table, reg,
+                                 (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol),
+                                 (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days,
+                                  spot_var, var_jump), today)
             h = 0.5 * sigma * sigma * T - d1 * sigma * sqrt_t - k
             if abs(h) < 1e-10:
                 found = True
@@ -577,9 +999,56 @@ def _strike_for_delta_kernel(spot, variance, regime, table, T, r, q, atm_ratio, 
             k_prev, h_prev = k, h
             k = k - h / slope if slope != 0.0 else k + h
         if not found or (k > 0.0) != is_call:
-            k = _bisect_delta(S, forward, T, r, q, v, table, reg, smile, model, today,
-                              target_delta, is_call)
+            k = _bisect_delta(S, forward, T, r, q, v, table, reg,
+                              (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol),
+                              (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var,
+                               var_jump), today, target_delta, is_call)
         out[j] = max(step, np.round(forward * np.exp(k) / step) * step)
+
+
+@njit(cache=True)
+def _strike_for_delta_serial(spot, variance, regime, table, T, r, q, atm_ratio, skew,
+                             curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
+                             v_grid, T_grid, x_grid, event_days, spot_var, var_jump, today,
+                             target_delta, is_call, step, solve, out):
+    # Sticky-strike delta at the smile vol: |delta| = e^{-qT} N(+-d1), so d1 is
+    # fixed by the target and ln(K/F) = sigma(K)^2 T / 2 - d1 sigma(K) sqrt(T),
+    # a fixed point in k = ln(K/F), solved by the secant method on
+    # h(k) = g(k) - k; bisection on the delta itself is the fallback. In model
+    # mode a path's setup is found once for all its trial strikes.
+    sqrt_t = np.sqrt(T)
+    p = target_delta * np.exp(q * T)
+    d1 = norm_ppf(p) if is_call else -norm_ppf(p)
+    parts = _horizon_table(T, today, svcj, event_days, spot_var, var_jump, T_grid)
+    _strike_paths(0, spot.shape[0], spot, variance, regime, table, T, r, q, atm_ratio, skew,
+                  curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid,
+                  T_grid, x_grid, event_days, spot_var, var_jump, today, target_delta, is_call,
+                  step, solve, sqrt_t, d1, parts, out)
+
+
+@njit(cache=True, parallel=True)
+def _strike_for_delta_parallel(spot, variance, regime, table, T, r, q, atm_ratio, skew,
+                               curvature, max_moneyness, min_vol, max_vol, mode, svcj,
+                               vol_tables, v_grid, T_grid, x_grid, event_days, spot_var,
+                               var_jump, today, target_delta, is_call, step, solve, out):
+    """:func:`_strike_for_delta_serial` with the paths spread over threads."""
+    sqrt_t = np.sqrt(T)
+    p = target_delta * np.exp(q * T)
+    d1 = norm_ppf(p) if is_call else -norm_ppf(p)
+    parts = _horizon_table(T, today, svcj, event_days, spot_var, var_jump, T_grid)
+    n_paths = spot.shape[0]
+    size = -(-n_paths // _CHUNKS)
+    for c in prange(_CHUNKS):
+        _strike_paths(c * size, min(n_paths, (c + 1) * size), spot, variance, regime, table, T,
+                      r, q, atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol, mode,
+                      svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var, var_jump,
+                      today, target_delta, is_call, step, solve, sqrt_t, d1, parts, out)
+
+
+def _strike_for_delta_kernel(*args) -> None:
+    """:func:`_strike_for_delta_serial` or, for many paths, its parallel twin."""
+    _dispatch(_strike_for_delta_serial, _strike_for_delta_parallel,
+              int(np.count_nonzero(args[-2])), _PARALLEL_MIN_SOLVES, args)
 
 
 @njit(cache=True)
@@ -598,9 +1067,187 @@ def _bisect_delta(S, forward, T, r, q, v, table, regime, smile, model, today, ta
         mid = 0.5 * (lo + hi)
         K = forward * np.exp(mid)
         sigma = _leg_vol(S, K, T, r, q, v, table, regime, smile, model, today)
-        d = abs(bs_greeks_one(S, K, T, r, q, sigma, is_call)[0])
+        d = abs(bs_delta_one(S, K, T, r, q, sigma, is_call))
         if (d > target_delta) == is_call:
             lo = mid
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+@njit(cache=True)
+def _short_strike_paths(start, stop, spot, variance, regime, table, r, q, atm_ratio, skew,
+                        curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
+                        v_grid, T_grid, x_grid, event_days, spot_var, var_jump, today, forward,
+                        days, T_atm, T, put_strike, call_strike, need_atm, need_delta, first,
+                        parts, atm, put_delta, call_delta):
+    """Paths ``start`` to ``stop`` of :func:`_short_strike_serial`."""
+    for j in range(start, stop):
+        S = spot[j]
+        v = variance[j]
+        reg = regime[j]
+        # The ATM vol's horizon max(dte, 1) / 365 is also the deltas' vol horizon
+        # max(max(dte, 0) / 365, 1 / 365): one setup serves the three vols.
+        horizon = T_atm[j]
+        setup = (0.0, 0.0, 0.0, 0, 0.0, 0, 0.0)
+        scale = 0.0
+        model_forward = 0.0
+        if mode == MODEL:
+            setup = _state_setup(parts, days[j] - first, v, reg, svcj, v_grid)
+            scale = _setup_scale(setup)
+            model_forward = S * np.exp((r - q) * horizon)
+        if need_atm:
+            if mode == MODEL:
+                atm[j] = _setup_vol(forward[j], model_forward, horizon, setup, scale,
+                                    vol_tables, reg, x_grid)
+            else:
+                atm[j] = _leg_vol(S, forward[j], horizon, r, q, v, table, reg,
+                                  (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol),
+                                  (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days,
+                                   spot_var, var_jump), today)
+        if need_delta:
+            if mode == MODEL:
+                put_vol = _setup_vol(put_strike[j], model_forward, horizon, setup, scale,
+                                     vol_tables, reg, x_grid)
+                call_vol = _setup_vol(call_strike[j], model_forward, horizon, setup, scale,
+                                      vol_tables, reg, x_grid)
+            else:
+                smile = (atm_ratio, skew, curvature, max_moneyness, min_vol, max_vol)
+                model = (mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days, spot_var,
+                         var_jump)
+                put_vol = _leg_vol(S, put_strike[j], horizon, r, q, v, table, reg, smile, model,
+                                   today)
+                call_vol = _leg_vol(S, call_strike[j], horizon, r, q, v, table, reg, smile,
+                                    model, today)
+            put_delta[j] = abs(bs_delta_one(S, put_strike[j], T[j], r, q, put_vol, False))
+            call_delta[j] = abs(bs_delta_one(S, call_strike[j], T[j], r, q, call_vol, True))
+
+
+@njit(cache=True)
+def _short_strike_table(mode, days, today, svcj, event_days, spot_var, var_jump, T_grid):
+    """First horizon day and the :func:`_day_table` of the horizons ``days`` (>= 1) present."""
+    if mode != MODEL or days.shape[0] == 0:
+        return 0, np.zeros((0, svcj.shape[1], 4))
+    first = days.min()
+    present = np.zeros(days.max() - first + 1, dtype=np.bool_)
+    for j in range(days.shape[0]):
+        present[days[j] - first] = True
+    # Rows are keyed by days to expiry: shift to expiry days for _day_table.
+    return first, _day_table(today + first, present, today, svcj, event_days, spot_var,
+                             var_jump, T_grid)
+
+
+@njit(cache=True)
+def _short_strike_serial(spot, variance, regime, table, r, q, atm_ratio, skew, curvature,
+                         max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid, T_grid,
+                         x_grid, event_days, spot_var, var_jump, today, forward, days, T_atm, T,
+                         put_strike, call_strike, need_atm, need_delta, atm, put_delta,
+                         call_delta):
+    """:meth:`SpxPricer.short_strike_signals`: per path, one setup for the three vols.
+
+    ``days`` is ``max(dte, 1)``, the horizon of every vol, in days.
+    """
+    first, parts = _short_strike_table(mode, days, today, svcj, event_days, spot_var,
+                                       var_jump, T_grid)
+    _short_strike_paths(0, spot.shape[0], spot, variance, regime, table, r, q, atm_ratio, skew,
+                        curvature, max_moneyness, min_vol, max_vol, mode, svcj, vol_tables,
+                        v_grid, T_grid, x_grid, event_days, spot_var, var_jump, today, forward,
+                        days, T_atm, T, put_strike, call_strike, need_atm, need_delta, first,
+                        parts, atm, put_delta, call_delta)
+
+
+@njit(cache=True, parallel=True)
+def _short_strike_parallel(spot, variance, regime, table, r, q, atm_ratio, skew, curvature,
+                           max_moneyness, min_vol, max_vol, mode, svcj, vol_tables, v_grid,
+                           T_grid, x_grid, event_days, spot_var, var_jump, today, forward, days,
+                           T_atm, T, put_strike, call_strike, need_atm, need_delta, atm,
+                           put_delta, call_delta):
+    """:func:`_short_strike_serial` with the paths spread over threads."""
+    first, parts = _short_strike_table(mode, days, today, svcj, event_days, spot_var,
+                                       var_jump, T_grid)
+    n_paths = spot.shape[0]
+    size = -(-n_paths // _CHUNKS)
+    for c in prange(_CHUNKS):
+        _short_strike_paths(c * size, min(n_paths, (c + 1) * size), spot, variance, regime,
+                            table, r, q, atm_ratio, skew, curvature, max_moneyness, min_vol,
+                            max_vol, mode, svcj, vol_tables, v_grid, T_grid, x_grid, event_days,
+                            spot_var, var_jump, today, forward, days, T_atm, T, put_strike,
+                            call_strike, need_atm, need_delta, first, parts, atm, put_delta,
+                            call_delta)
+
+
+def _short_strike_kernel(*args) -> None:
+    """:func:`_short_strike_serial` or, for many paths, its parallel twin."""
+    _dispatch(_short_strike_serial, _short_strike_parallel, args[0].shape[0],
+              _PARALLEL_MIN_PATHS, args)
+
+
+# ---------------------------------------------------------------------------
+# VIX legs: moments, futures and option prices of a list of legs
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _vix_moments_kernel(today, path, days, variance, regime, mean_coef, second_coef, mean,
+                        ratio):
+    """``E[VIX_T^2]`` and ``Var / E^2`` of each leg ``days > 0`` out (0 for the others).
+
+    The read-out of ``RegimeVixTerms.moments`` (same operations) after the
+    business days to expiry, and the ratio as ``futures_from_moments`` forms it.
+    """
+    for n in range(path.shape[0]):
+        if days[n] <= 0:
+            mean[n] = 0.0
+            ratio[n] = 0.0
+            continue
+        k = _business_days_after(today, today + days[n])
+        p = path[n]
+        r = regime[p]
+        v = variance[p]
+        m = mean_coef[k, 0, r] + mean_coef[k, 1, r] * v + mean_coef[k, 2, r] * v * v
+        second = second_coef[k, 0, r] + second_coef[k, 1, r] * v + second_coef[k, 2, r] * v * v
+        d = second - m * m
+        var = d if (d >= 0.0 or d != d) else 0.0
+        mean[n] = m
+        ratio[n] = var / (m * m) if m > 0 else 0.0
+
+
+@njit(cache=True)
+def _vix_future_legs_kernel(path, days, vix, mean, shrink, out):
+    """Futures ``100 sqrt(m) (1 + ratio)^(-1/8)`` (0 if ``m <= 0``); the VIX at ``days <= 0``."""
+    for n in range(path.shape[0]):
+        if days[n] <= 0:
+            out[n] = vix[path[n]]
+        else:
+            m = mean[n]
+            out[n] = 100.0 * np.sqrt(m if m >= 0.0 else 0.0) * shrink[n] if m > 0 else 0.0
+
+
+@njit(cache=True)
+def _vix_option_legs_kernel(path, days, vix, mean, shrink, spread, K, call, rate, vol_scale,
+                            skew, min_vol, max_vol, out):
+    """VIX option prices: intrinsic against the VIX at ``days <= 0``, else Black-76 on the
+    future at the model vol ``sqrt(log1p(ratio) / 4T)`` (``spread = log1p(ratio)``)."""
+    for n in range(path.shape[0]):
+        if days[n] <= 0:
+            level = vix[path[n]]
+            if call[n]:
+                out[n] = _np_max_float(level - K[n], 0.0)
+            else:
+                out[n] = _np_max_float(K[n] - level, 0.0)
+            continue
+        m = mean[n]
+        forward = 100.0 * np.sqrt(m if m >= 0.0 else 0.0) * shrink[n] if m > 0 else 0.0
+        T = days[n] / DAYS_PER_YEAR
+        vol = np.sqrt(0.25 * spread[n] / T)
+        model_vol = vol if (T > 0 and m > 0) else 0.0
+        out[n] = vix_option_price_one(K[n], forward, T, rate, model_vol, vol_scale, skew,
+                                      min_vol, max_vol, call[n])
+
+
+@njit(cache=True)
+def _np_max_float(a, b):
+    """``np.maximum`` of two floats (NaN if either is NaN)."""
+    if a >= b or a != a:
+        return a
+    return b

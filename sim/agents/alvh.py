@@ -51,8 +51,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from pricing.black import bs_greeks
+from sim.book import unit_cost_one
 from sim.engine import Agent, Context
 from sim.instruments import (
     DAYS_PER_YEAR,
@@ -66,7 +67,7 @@ from sim.instruments import (
     VIX_STRIKE_STEP,
 )
 from sim.market.indicators import drift_to_strike
-from sim.market.term_structure import vix_expiries_after, vix_futures_for
+from sim.market.term_structure import vix_expiries_after, vix_index_for
 from sim.policy import (
     MARKET_SIGNALS,
     SIGNAL_REGISTRY,
@@ -83,6 +84,9 @@ LEGS = {"vix_call": 1, "vix_call_spread": 2, "vix_future_spread": 2, "spx_put_sp
         "spx_credit_spread": 2}
 #: Safety margin on the liquidity bound, so rounding never crosses the floor.
 _LIQUIDITY_EPS = 1e-9
+#: Reasons a layer is closed, in the order they are tried (codes 1, 2, ...).
+_EXIT_REASONS = ("condor_closed", "profit_target", "vix_unwind", "signal_cleared",
+                 "expiry_near", "roll")
 
 
 @dataclass
@@ -122,6 +126,11 @@ class _Order:
     expiry: np.ndarray       # (n_legs, n_paths) days
     ok: np.ndarray           # (n_paths,) where the order can be built
 
+    def take(self, at: np.ndarray) -> _Order:
+        """The order on some of its paths (column indices ``at``)."""
+        return _Order(strike=self.strike[:, at], is_call=self.is_call[:, at], sign=self.sign,
+                      kind=self.kind, expiry=self.expiry[:, at], ok=self.ok[at])
+
 
 class HedgeAgent(Agent):
     """Runs the layers of one policy on every path of the batch.
@@ -158,8 +167,23 @@ class HedgeAgent(Agent):
         self.budget_base = np.zeros(n)
         self.shrunk = np.zeros(n, dtype=bool)
         self.shrink_requests = np.zeros(n, dtype=np.int64)
+        # Ring buffer of the last DRIFT_WINDOW + 1 strike distances; row
+        # ``_history_newest`` is this tick's.
         self._distance_history = np.full((DRIFT_WINDOW + 1, n), np.nan)
+        self._history_newest = DRIFT_WINDOW
         self._signal_cache: dict[str, np.ndarray] = {}
+        self._whole_view = None
+        self._expiry_cache: dict[tuple[int, str], tuple[int, ...] | None] = {}
+        self._min_unit_spend = [_min_unit_spend(book.costs, layer) for layer in policy.layers]
+        # Score triggers whose weighted sums are exact in any order are summed in
+        # a kernel (the same numbers as numpy's product); the others by numpy.
+        self._score_weights = [_exact_weights(layer.trigger) for layer in policy.layers]
+        read = {cond.signal for layer in policy.layers for cond in layer.trigger.conditions}
+        self._tracks_drift = "strike_drift" in read
+        # Which condor signals the triggers read every tick: both are computed in
+        # one pass over the open condors when the first of them is asked for.
+        self._reads_distance = bool(read & {"strike_distance", "strike_drift"})
+        self._reads_delta = "short_delta" in read
         super().__init__(ctx)
         # One queue for all condor channels, so events are seen in publication order.
         ctx.env.process(self._follow(ctx.bus.subscribe(
@@ -213,6 +237,7 @@ class HedgeAgent(Agent):
         clock = self.ctx.clock
         while True:
             view = yield clock.phase("hedge")
+            self._whole_view = view
             self._signal_cache = {}
             self._update_distance_history(view)
             self._update_triggers(view)
@@ -239,8 +264,7 @@ class HedgeAgent(Agent):
         elif name == "strike_distance":
             value = np.fmin(*self._distances(view))
         elif name == "strike_drift":
-            history = self._distance_history
-            value = history[-1] - history[0]
+            value = self._strike_drift()
         elif name == "short_delta":
             value = self._short_delta(view)
         elif name == "condor_tested":
@@ -253,39 +277,54 @@ class HedgeAgent(Agent):
 
     def _distances(self, view) -> tuple[np.ndarray, np.ndarray]:
         """Distance of SPX to the short put and the short call, ATM stdevs (NaN if flat)."""
-        c = self.condor
-        if "_put_distance" in self._signal_cache:
-            return self._signal_cache["_put_distance"], self._signal_cache["_call_distance"]
-        live = c.is_open
-        T = np.maximum(c.expiry - view.day, 1) / DAYS_PER_YEAR
-        atm = self.ctx.book.pricer.atm_vol(view, T)
-        put = drift_to_strike(view.spot, np.where(live, c.short_put, view.spot), atm, T)
-        call = drift_to_strike(view.spot, np.where(live, c.short_call, view.spot), atm, T,
-                               is_call=True)
-        put = np.where(live, put, np.nan)
-        call = np.where(live, call, np.nan)
-        self._signal_cache["_put_distance"], self._signal_cache["_call_distance"] = put, call
-        return put, call
-
-    def _update_distance_history(self, view) -> None:
-        if not any(cond.signal == "strike_drift" for layer in self.policy.layers
-                   for cond in layer.trigger.conditions):
-            return
-        self._distance_history = np.roll(self._distance_history, -1, axis=0)
-        self._distance_history[-1] = np.fmin(*self._distances(view))
+        if "_put_distance" not in self._signal_cache:
+            self._condor_signals(view, distance=True, delta=self._reads_delta)
+        return self._signal_cache["_put_distance"], self._signal_cache["_call_distance"]
 
     def _short_delta(self, view) -> np.ndarray:
+        if "_short_delta" not in self._signal_cache:
+            self._condor_signals(view, distance=self._reads_distance, delta=True)
+        return self._signal_cache["_short_delta"]
+
+    def _condor_signals(self, view, distance: bool, delta: bool) -> None:
+        """Strike distances and short-leg delta on the paths with an open condor, cached.
+
+        ``distance``: ``drift_to_strike`` of each short strike at the ATM vol
+        to expiry (``T = max(dte, 1) / 365``); ``delta``: the larger absolute
+        Black-Scholes delta of the two short legs at their smile vols. Both
+        come from one pricing pass over the open paths only; NaN elsewhere.
+        """
         c = self.condor
-        book = self.ctx.book
-        T = np.maximum(c.expiry - view.day, 0) / DAYS_PER_YEAR
-        out = []
-        for strike, is_call in ((c.short_put, False), (c.short_call, True)):
-            strike = np.where(c.is_open, strike, view.spot)
-            vol = book.pricer.vol(view, strike, np.maximum(T, 1.0 / DAYS_PER_YEAR))
-            greeks = bs_greeks(view.spot, strike, T, book.rate, book.pricer.dividend_yield,
-                               vol, is_call)
-            out.append(np.abs(greeks.delta))
-        return np.where(c.is_open, np.fmax(out[0], out[1]), np.nan)
+        live = np.flatnonzero(c.is_open)
+        sub = view.take(live)
+        expiry = c.expiry[live]
+        short_put, short_call = c.short_put[live], c.short_call[live]
+        atm, put_delta, call_delta = self.ctx.book.pricer.short_strike_signals(
+            sub, expiry, short_put, short_call, need_atm=distance, need_delta=delta)
+        if distance:
+            T = np.maximum(expiry - view.day, 1) / DAYS_PER_YEAR
+            put = np.full(self.n, np.nan)
+            call = np.full(self.n, np.nan)
+            put[live] = drift_to_strike(sub.spot, short_put, atm, T)
+            call[live] = drift_to_strike(sub.spot, short_call, atm, T, is_call=True)
+            self._signal_cache["_put_distance"] = put
+            self._signal_cache["_call_distance"] = call
+        if delta:
+            short_delta = np.full(self.n, np.nan)
+            short_delta[live] = np.fmax(put_delta, call_delta)
+            self._signal_cache["_short_delta"] = short_delta
+
+    def _update_distance_history(self, view) -> None:
+        if not self._tracks_drift:
+            return
+        self._history_newest = (self._history_newest + 1) % (DRIFT_WINDOW + 1)
+        self._distance_history[self._history_newest] = np.fmin(*self._distances(view))
+
+    def _strike_drift(self) -> np.ndarray:
+        """Change of the strike distance over the last DRIFT_WINDOW ticks."""
+        oldest = (self._history_newest + 1) % (DRIFT_WINDOW + 1)
+        history = self._distance_history
+        return history[self._history_newest] - history[oldest]
 
     def _update_triggers(self, view) -> None:
         for i, layer in enumerate(self.policy.layers):
@@ -295,58 +334,65 @@ class HedgeAgent(Agent):
                 continue
             states = self.condition_on[i]
             for j, cond in enumerate(trigger.conditions):
-                states[j] = condition_state(states[j], self.signal(view, cond.signal), cond)
-            self.trigger_on[i] = trigger_state(self.trigger_on[i], states, trigger)
-            self.armed[i] |= ~self.trigger_on[i]
-            self.refused[i] &= self.trigger_on[i]
+                # condition_state, in place and in one pass.
+                _hysteresis_kernel(states[j], self.signal(view, cond.signal), cond.op == ">",
+                                   float(cond.on), float(cond.off_level))
+            if trigger.mode == "score":
+                weights = self._score_weights[i]
+                if weights is None:
+                    self.trigger_on[i] = trigger_state(self.trigger_on[i], states, trigger)
+                else:
+                    _score_kernel(states, weights, float(weights.sum()),
+                                  float(trigger.clear_level), float(trigger.threshold),
+                                  self.trigger_on[i])
+            else:
+                _combine_kernel(states, trigger.mode == "all", self.trigger_on[i])
+            _rearm_kernel(self.trigger_on[i], self.armed[i], self.refused[i])
 
     # -------------------------------------------------------------- exits
     def _manage(self, view, i: int) -> None:
+        """Exits of layer ``i``, in order: condor closed, profit target, VIX unwind,
+        trigger cleared; then time (roll or close near expiry).
+
+        Every exit is decided on the state before any of them is traded (one
+        pass over the paths); each path leaves by its first exit.
+        """
         layer = self.policy.layers[i]
         book = self.ctx.book
         block = self.blocks[i]
-        live = ~book.is_flat(block)
-        if not live.any():
-            return
-        exits = []
-        if self.policy.close_with_condor:
-            exits.append(("condor_closed", live & ~self.condor.is_open))
         if layer.profit_target > 0:
-            gain = self._gain(view, i)
-            exits.append(("profit_target",
-                          live & (gain >= layer.profit_target * self.entry_risk[i])))
-        if layer.unwind_vix_below_entry:
-            exits.append(("vix_unwind",
-                          live & (view.vix < self.entry_vix[i] - layer.vix_unwind_margin)))
-        if layer.unwind_on_clear:
-            exits.append(("signal_cleared", live & ~self.trigger_on[i]))
-        done = np.zeros(self.n, dtype=bool)
-        for reason, mask in exits:
-            mask = mask & ~done
+            book.ensure_quotes(view)
+        reason = np.empty(self.n, dtype=np.int8)
+        if not _layer_exit_kernel(
+                block.start, block.stop, book.active, book.quotes, book.quantity,
+                book.entry_price, book.kind, MULTIPLIERS, self.condor.is_open,
+                self.entry_risk[i], self.entry_vix[i], np.asarray(view.vix, dtype=np.float64),
+                self.trigger_on[i], self.expiry[i], int(view.day),
+                bool(self.policy.close_with_condor), float(layer.profit_target),
+                bool(layer.unwind_vix_below_entry), float(layer.vix_unwind_margin),
+                bool(layer.unwind_on_clear), int(layer.roll_dte), bool(view.is_last), reason):
+            return
+        for code, name in enumerate(_EXIT_REASONS, start=1):
+            mask = reason == code
             if mask.any():
-                self._close(view, i, mask, reason)
-                done |= mask
-        if layer.roll_dte > 0:
-            due = live & ~done & (self.expiry[i] - view.day <= layer.roll_dte)
-            if due.any():
-                roll = due & self.trigger_on[i] & self.condor.is_open
-                if view.is_last:
-                    roll[:] = False
-                self._close(view, i, due & ~roll, "expiry_near")
-                if roll.any():
-                    self._close(view, i, roll, "roll")
-                    rolled = self._open(view, i, roll, "roll")
-                    self.rolls[i] += rolled
+                self._close(view, i, mask, name)
+                if name == "roll":
+                    self.rolls[i] += self._open(view, i, mask, "roll")
 
-    def _gain(self, view, i: int) -> np.ndarray:
-        """Dollars the layer's legs have gained since they were opened (at mid)."""
+    def _gain(self, view, i: int, live: np.ndarray) -> np.ndarray:
+        """Dollars the layer's legs have gained since they were opened (at mid), on ``live``."""
         book = self.ctx.book
-        s = self.blocks[i].slots
-        price = book.quote(view, self.blocks[i])
-        multiplier = MULTIPLIERS[book.kind[s]]
-        held = book.active[s]
-        return (np.where(held, book.quantity[s] * (price - book.entry_price[s]), 0.0)
-                * multiplier).sum(axis=0)
+        block = self.blocks[i]
+        paths = np.flatnonzero(live)
+        rows = block.slots
+        price = book.quote_at(view, block, paths)
+        multiplier = MULTIPLIERS[book.kind[rows, paths]]
+        held = book.active[rows, paths]
+        gain = np.zeros(self.n)
+        gain[paths] = (np.where(held, book.quantity[rows, paths]
+                                * (price - book.entry_price[rows, paths]), 0.0)
+                       * multiplier).sum(axis=0)
+        return gain
 
     def _close(self, view, i: int, mask: np.ndarray, reason: str) -> None:
         if not mask.any():
@@ -379,98 +425,159 @@ class HedgeAgent(Agent):
         return ready
 
     def _open(self, view, i: int, mask: np.ndarray, reason: str) -> np.ndarray:
-        """Open layer ``i`` on the masked paths, sized and capped; returns where it opened."""
-        if not mask.any():
-            return mask
+        """Open layer ``i`` on the masked paths, sized and capped; returns where it opened.
+
+        The work runs on the masked paths only (gathered), so its cost follows
+        the number of candidates, not the batch. Paths already refused this
+        episode where nothing can change are left out: no order is built
+        where the budget room is below the least one unit can cost (the
+        costs of its legs at the narrowest spread, ``_min_unit_spend``), and
+        the layer's size (which may reprice the condor) is not found where
+        the budget or the liquidity floor still leaves no room for a unit.
+        In both cases the layer stays refused and nothing is traded or
+        written, exactly as if the numbers had been computed.
+        """
+        opened = np.zeros(self.n, dtype=bool)
+        paths = np.flatnonzero(mask)
         layer = self.policy.layers[i]
+        if paths.size and self._min_unit_spend[i] > 0.0:
+            # Refused paths whose budget room is below the least a unit can
+            # cost stay refused with nothing to write: leave them out.
+            room = (self.policy.budget.max_share * self.budget_base[paths]
+                    - self.spend[paths])
+            paths = paths[~(self.refused[i, paths] & (room < self._min_unit_spend[i]))]
+        expiries = self._expiries(view.day, layer) if paths.size else None
+        if expiries is None:
+            return opened
         book = self.ctx.book
         block = self.blocks[i]
-        order = self._build(view, layer, mask)
-        mask = mask & order.ok
-        if not mask.any():
-            return mask
-        price = book.quote_new(view, order.strike, order.is_call, order.expiry, mask,
-                               kind=order.kind)
+        sub = view.take(paths)
+        notional = layer.size_basis == "notional"
+        if notional:
+            # A notional size needs no strikes or prices: where it asks for no
+            # whole unit nothing can happen (no trade, cut or skip).
+            wanted = self._notional_wanted(sub, layer, paths, expiries)
+            keep = np.flatnonzero(wanted >= 1)
+            if not keep.size:
+                return opened
+            if keep.size < paths.size:
+                paths, sub, wanted = paths[keep], sub.take(keep), wanted[keep]
+        order = self._build(sub, layer, paths, expiries)
+        if not order.ok.all():
+            keep = np.flatnonzero(order.ok)
+            if not keep.size:
+                return opened
+            paths, sub, order = paths[keep], sub.take(keep), order.take(keep)
+            if notional:
+                wanted = wanted[keep]
+        price = book.quote_new(sub, order.strike, order.is_call, order.expiry, kind=order.kind)
         sign = order.sign[:, None]
-        # Futures pay no premium (variation margin), options price x multiplier.
-        premium_flow = -(sign * price * PREMIUM_MULTIPLIERS[order.kind][:, None]).sum(axis=0)
-        unit_cost = np.zeros(self.n)
-        for leg in range(order.sign.size):
-            unit_cost += book.unit_cost(view, price[leg], int(order.kind[leg]))
-        unit_margin = self._unit_margin(order, price, mask)
-        unit_spend = np.maximum(-premium_flow, 0.0) + unit_cost
-        wanted = np.floor(np.minimum(self._basis_units(view, layer, order, price,
-                                                       unit_margin, mask),
-                                     layer.max_units))
-        wanted = np.where(mask & np.isfinite(wanted), np.maximum(wanted, 0.0), 0.0)
-        # Hedge budget: cumulative spend <= max_share x premium collected.
-        room = self.policy.budget.max_share * self.budget_base - self.spend
-        with np.errstate(divide="ignore", invalid="ignore"):
-            by_budget = np.where(unit_spend > 0, np.floor(room / unit_spend), np.inf)
-        by_budget = np.maximum(by_budget, 0.0)
-        # Liquidity: (cash + u f) >= floor (margin + u m), f = premium flow - cost.
-        floor = self.policy.liquidity.min_quick_ratio
-        unit_flow = premium_flow - unit_cost
-        slack = book.cash - floor * book.margin
-        need = floor * unit_margin - unit_flow
-        with np.errstate(divide="ignore", invalid="ignore"):
-            by_cash = np.where(need > 0, np.floor(slack / need - _LIQUIDITY_EPS), np.inf)
-        by_cash = np.where(slack < 0, 0.0, np.maximum(by_cash, 0.0))
+        unit_margin = self._unit_margin(order, price)
+        # Per unit: premium flow (futures pay none: variation margin), costs,
+        # and how many units the hedge budget (cumulative spend <= max_share x
+        # premium collected) and the liquidity floor ((cash + u f) >= floor
+        # (margin + u m), f = premium flow - cost) leave room for.
+        k = paths.size
+        premium_flow, unit_cost, by_budget, by_cash = (np.empty(k) for _ in range(4))
+        costs = book.costs
+        _caps_kernel(price, order.sign, order.kind, PREMIUM_MULTIPLIERS, MULTIPLIERS,
+                     np.asarray(sub.vix, dtype=np.float64), costs.min_width, costs.width_share,
+                     costs.vix_widening, costs.commission, book.future_unit_cost(), unit_margin,
+                     float(self.policy.budget.max_share), self.budget_base, self.spend, paths,
+                     book.cash, book.margin_at(paths),
+                     float(self.policy.liquidity.min_quick_ratio), _LIQUIDITY_EPS,
+                     premium_flow, unit_cost, by_budget, by_cash)
+        if not notional:
+            # Where the layer was already refused and still has no room for a
+            # unit, its size changes nothing: no trade, no new skip or cut row.
+            sized = ~(self.refused[i, paths] & (np.minimum(by_budget, by_cash) < 1.0))
+            if sized.all():
+                wanted = self._wanted(sub, layer, order, price, unit_margin, paths)
+            else:
+                wanted = np.zeros(paths.size)
+                at = np.flatnonzero(sized)
+                if at.size:
+                    wanted[at] = self._wanted(sub.take(at), layer, order.take(at),
+                                              price[:, at], unit_margin[at], paths[at])
         units = np.minimum(wanted, np.minimum(by_budget, by_cash))
-        cut_budget = mask & (wanted >= 1) & (by_budget < wanted)
-        cut_cash = mask & (wanted >= 1) & ~cut_budget & (by_cash < wanted)
+        cut_budget = (wanted >= 1) & (by_budget < wanted)
+        cut_cash = (wanted >= 1) & ~cut_budget & (by_cash < wanted)
         skipped = (cut_budget | cut_cash) & (units < 1)
         # A skip is written once per episode (until the trigger clears, the
         # layer opens or a new condor opens), not on every tick it persists.
-        new_skip = skipped & ~self.refused[i]
-        self.refused[i] |= skipped
+        refused = self.refused[i, paths]
+        new_skip = skipped & ~refused
+        self.refused[i, paths] = refused | skipped
         for what, cut in (("budget", cut_budget), ("liquidity", cut_cash)):
             for label, rows in (("cut", cut & (units >= 1)), ("skip", cut & new_skip)):
                 if rows.any():
-                    book.record_skip(view, block, rows, f"{layer.name} {what} {label}")
-                    self.cuts[i] += rows
-        opening = mask & (units >= 1)
+                    book.record_skip_at(view, block, paths[rows],
+                                        f"{layer.name} {what} {label}")
+                    self.cuts[i, paths[rows]] += 1
+        opening = units >= 1
         if not opening.any():
-            return opening
-        quantity = sign * np.where(opening, units, 0.0)
-        book.open(view, block, opening, np.where(opening, order.strike, 0.0),
-                  order.is_call, quantity, order.expiry, f"{layer.name} {reason}",
-                  kind=order.kind)
-        paid = book.last_order
-        premium = paid.flow + paid.cost
-        self.spend += np.where(opening, np.maximum(-premium, 0.0) + paid.cost, 0.0)
-        self.entry_vix[i] = np.where(opening, view.vix, self.entry_vix[i])
-        self.entry_risk[i] = np.where(opening, book.group_margin[block.group],
-                                      self.entry_risk[i])
-        self.expiry[i] = np.where(opening, order.expiry.max(axis=0), self.expiry[i])
-        self.armed[i] &= ~opening
-        self.refused[i] &= ~opening
-        self.opens[i] += opening
-        self.ctx.bus.publish("hedge.opened", view.tick, opening, layer=layer.name,
-                             units=units, reason=reason)
-        return opening
+            return opened
+        at = np.flatnonzero(opening)
+        traded = paths[at]
+        quantity = sign * units[at]
+        book.open_at(view, block, traded, order.strike[:, at], order.is_call[:, at], quantity,
+                     order.expiry[:, at], f"{layer.name} {reason}", kind=order.kind,
+                     subview=sub.take(at), price=price[:, at])
+        _, flow, cost = book.last_order_at()
+        premium = flow + cost
+        self.spend[traded] += np.maximum(-premium, 0.0) + cost
+        self.entry_vix[i, traded] = sub.vix[at]
+        self.entry_risk[i, traded] = book.group_margin[block.group, traded]
+        self.expiry[i, traded] = order.expiry[:, at].max(axis=0)
+        self.armed[i, traded] = False
+        self.refused[i, traded] = False
+        self.opens[i, traded] += 1
+        opened[traded] = True
+        all_units = np.zeros(self.n)
+        all_units[paths] = units
+        self.ctx.bus.publish("hedge.opened", view.tick, opened, layer=layer.name,
+                             units=all_units, reason=reason)
+        return opened
 
-    def _unit_margin(self, order: _Order, price: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _notional_wanted(self, view, layer: LayerSpec, paths: np.ndarray,
+                         expiries: tuple[int, ...]) -> np.ndarray:
+        """Units a notional-sized layer asks for on ``paths``, before any order is built."""
+        kind = np.array([_LEG_KINDS[layer.instrument][0]], dtype=np.int64)
+        first = _Order(strike=np.zeros((1, paths.size)), is_call=np.zeros((1, paths.size), bool),
+                       sign=np.ones(1), kind=kind,
+                       expiry=np.full((1, paths.size), expiries[0], dtype=np.int64),
+                       ok=np.ones(paths.size, dtype=bool))
+        return self._wanted(view, layer, first, np.zeros((1, paths.size)),
+                            np.zeros(paths.size), paths)
+
+    def _wanted(self, view, layer: LayerSpec, order: _Order, price: np.ndarray,
+                unit_margin: np.ndarray, paths: np.ndarray) -> np.ndarray:
+        """Units the layer's size basis asks for (whole, >= 0, at most ``max_units``)."""
+        wanted = np.floor(np.minimum(self._basis_units(view, layer, order, price, unit_margin,
+                                                       paths), layer.max_units))
+        return np.where(np.isfinite(wanted), np.maximum(wanted, 0.0), 0.0)
+
+    def _unit_margin(self, order: _Order, price: np.ndarray) -> np.ndarray:
         from sim.book import group_margin
 
         book = self.ctx.book
-        n_legs = order.sign.size
-        quantity = np.broadcast_to(order.sign[:, None], (n_legs, self.n))
-        active = np.broadcast_to(mask, (n_legs, self.n))
+        shape = order.strike.shape
+        quantity = np.broadcast_to(order.sign[:, None], shape)
         return group_margin(order.strike, order.is_call, quantity, price,
-                            np.broadcast_to(order.kind[:, None], (n_legs, self.n)), active,
-                            book.vix_spec)
+                            np.broadcast_to(order.kind[:, None], shape), True, book.vix_spec)
 
     # ------------------------------------------------------------- sizing
     def _basis_units(self, view, layer: LayerSpec, order: _Order, price: np.ndarray,
-                     unit_margin: np.ndarray, mask: np.ndarray) -> np.ndarray:
+                     unit_margin: np.ndarray, paths: np.ndarray) -> np.ndarray:
+        """Units of the size basis on ``paths`` (``view`` is their view)."""
         c = self.condor
+        contracts = c.contracts[paths]
         with np.errstate(divide="ignore", invalid="ignore"):
             if layer.size_basis == "credit":
-                credit = c.credit * c.contracts * SPX_MULTIPLIER
+                credit = c.credit[paths] * contracts * SPX_MULTIPLIER
                 return layer.size * credit / np.where(unit_margin > 0, unit_margin, np.nan)
             if layer.size_basis == "notional":
-                notional = c.contracts * view.spot * SPX_MULTIPLIER
+                notional = contracts * view.spot * SPX_MULTIPLIER
                 first = int(order.kind[0])
                 if first == SPX_OPTION:
                     unit = view.spot * SPX_MULTIPLIER
@@ -478,16 +585,17 @@ class HedgeAgent(Agent):
                     future = self.ctx.book.vix_pricer.future(view, order.expiry[0])
                     unit = future * MULTIPLIERS[first]
                 return layer.size * notional / unit
-            condor_loss, unit_gain = self._vix_sensitivities(view, order, mask)
+            condor_loss, unit_gain = self._vix_sensitivities(view, order, paths, price)
             return layer.size * condor_loss / np.where(unit_gain > 0, unit_gain, np.nan)
 
-    def _vix_sensitivities(self, view, order: _Order, mask: np.ndarray
+    def _vix_sensitivities(self, view, order: _Order, paths: np.ndarray, price: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
         """Condor loss and unit gain per VIX point ($), by repricing at a bumped variance.
 
         The variance is scaled so that the VIX (under each path's pricing
         measure) rises by about one point; both sides are divided by the exact
-        VIX change, so the numbers are dollars per VIX point.
+        VIX change, so the numbers are dollars per VIX point. ``view`` is the
+        view of ``paths``; ``price`` the order's mid prices in it.
         """
         book = self.ctx.book
         c = self.condor
@@ -495,33 +603,59 @@ class HedgeAgent(Agent):
         vix = np.maximum(view.vix, 1e-6)
         variance = view.variance * ((vix + 1.0) / vix) ** 2
         # The T = 0 future is the VIX index of that variance under the path's regime.
-        bumped_vix = vix_futures_for(model, variance, view.regime, np.zeros(1))[:, 0]
+        bumped_vix = vix_index_for(model, variance, view.regime)
         bumped = dataclasses.replace(view, variance=variance, vix=bumped_vix)
         d_vix = np.maximum(bumped_vix - view.vix, 1e-9)
-        strikes = np.stack([c.long_put, c.short_put, c.short_call, c.long_call])
-        condor_sign = np.array([1.0, -1.0, -1.0, 1.0])[:, None] * c.contracts
+        strikes = np.stack([c.long_put[paths], c.short_put[paths], c.short_call[paths],
+                            c.long_call[paths]])
+        condor_sign = np.array([1.0, -1.0, -1.0, 1.0])[:, None] * c.contracts[paths]
         is_call = np.array([False, False, True, True])
-        base = book.quote_new(view, strikes, is_call, c.expiry, mask)
-        up = book.quote_new(bumped, strikes, is_call, c.expiry, mask)
+        expiry = c.expiry[paths]
+        base = book.quote_new(view, strikes, is_call, expiry)
+        up = book.quote_new(bumped, strikes, is_call, expiry)
         condor_loss = -(condor_sign * (up - base)).sum(axis=0) * SPX_MULTIPLIER / d_vix
-        base = book.quote_new(view, order.strike, order.is_call, order.expiry, mask,
-                              kind=order.kind)
-        up = book.quote_new(bumped, order.strike, order.is_call, order.expiry, mask,
-                            kind=order.kind)
+        base = price
+        up = book.quote_new(bumped, order.strike, order.is_call, order.expiry, kind=order.kind)
         multiplier = MULTIPLIERS[order.kind][:, None]
         unit_gain = (order.sign[:, None] * (up - base) * multiplier).sum(axis=0) / d_vix
         return np.maximum(condor_loss, 0.0), unit_gain
 
     # ----------------------------------------------------------- building
-    def _build(self, view, layer: LayerSpec, mask: np.ndarray) -> _Order:
-        """Strikes, expiries and signs of one unit of the layer's instrument."""
-        n = self.n
+    def _expiries(self, day: int, layer: LayerSpec) -> tuple[int, ...] | None:
+        """Expiry (days since 1970-01-01) of each leg of the layer's instrument if opened today.
+
+        None where the instrument has no expiry in the layer's window today
+        (the same for every path). Found once per day and layer.
+        """
+        key = (day, layer.name)
+        if key not in self._expiry_cache:
+            self._expiry_cache[key] = self._layer_expiries(day, layer)
+        return self._expiry_cache[key]
+
+    def _layer_expiries(self, day: int, layer: LayerSpec) -> tuple[int, ...] | None:
+        inst = layer.instrument
+        if inst == "vix_future_spread":
+            dates = vix_expiries_after(np.datetime64(int(day + layer.min_dte - 1), "D"), 2)
+            front, back = (int(d) for d in dates.astype(np.int64))
+            return (front, back) if front - day <= layer.max_dte else None
+        weekday = "Wed" if inst in ("vix_call", "vix_call_spread") else "Fri"
+        expiry = _weekday_on_or_after(day + layer.min_dte, weekday)
+        if expiry - day > layer.max_dte:
+            return None
+        return (expiry,) * LEGS[inst]
+
+    def _build(self, view, layer: LayerSpec, paths: np.ndarray, expiries: tuple[int, ...]
+               ) -> _Order:
+        """Strikes, expiries and signs of one unit of the layer's instrument on ``paths``.
+
+        ``view`` is the view of ``paths``; ``expiries`` is :meth:`_expiries`.
+        """
+        n = paths.size
         book = self.ctx.book
         inst = layer.instrument
-        ok = mask.copy()
+        ok = np.ones(n, dtype=bool)
         if inst in ("vix_call", "vix_call_spread"):
-            expiry = _weekday_on_or_after(view.day + layer.min_dte, "Wed")
-            ok &= expiry - view.day <= layer.max_dte
+            expiry = expiries[0]
             future = book.vix_pricer.future(view, np.int64(expiry))
             offsets = [layer.long_offset] + ([layer.short_offset] if inst != "vix_call" else [])
             strike = np.stack([_vix_strike(future + off) for off in offsets])
@@ -530,17 +664,14 @@ class HedgeAgent(Agent):
             is_call = np.ones((len(offsets), n), dtype=bool)
             expiries = np.full((len(offsets), n), expiry, dtype=np.int64)
         elif inst == "vix_future_spread":
-            dates = vix_expiries_after(np.datetime64(int(view.day + layer.min_dte - 1), "D"), 2)
-            front, back = (int(d) for d in dates.astype(np.int64))
-            ok &= front - view.day <= layer.max_dte
+            front, back = expiries
             strike = np.zeros((2, n))
             sign = np.array([1.0, -1.0])
             kind = np.full(2, VIX_FUTURE)
             is_call = np.zeros((2, n), dtype=bool)
             expiries = np.stack([np.full(n, front), np.full(n, back)]).astype(np.int64)
         else:
-            expiry = _weekday_on_or_after(view.day + layer.min_dte, "Fri")
-            ok &= expiry - view.day <= layer.max_dte
+            expiry = expiries[0]
             T = (expiry - view.day) / DAYS_PER_YEAR
             kind = np.full(2, SPX_OPTION)
             expiries = np.full((2, n), expiry, dtype=np.int64)
@@ -553,24 +684,27 @@ class HedgeAgent(Agent):
                 is_call = np.zeros((2, n), dtype=bool)
                 ok &= short_put > 0
             else:
-                strike, is_call = self._credit_spread(view, layer)
+                strike, is_call = self._credit_spread(view, layer, paths)
         strike = np.where(ok, np.nan_to_num(strike, nan=0.0), 0.0)
         return _Order(strike=strike, is_call=is_call, sign=sign, kind=kind.astype(np.int64),
                       expiry=expiries, ok=ok)
 
-    def _credit_spread(self, view, layer: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
+    def _credit_spread(self, view, layer: LayerSpec, paths: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Long and short legs of an SPX credit spread beyond the condor's break-even."""
         c = self.condor
         step = SPX_STRIKE_STEP
+        n = paths.size
         if layer.side in ("put", "call"):
-            call_side = np.full(self.n, layer.side == "call")
+            call_side = np.full(n, layer.side == "call")
         else:
-            put_distance, call_distance = self._distances(view)
-            toward_call = np.nan_to_num(call_distance, nan=np.inf) < np.nan_to_num(
-                put_distance, nan=np.inf)
+            put_distance, call_distance = self._distances(self._whole_view)
+            toward_call = np.nan_to_num(call_distance[paths], nan=np.inf) < np.nan_to_num(
+                put_distance[paths], nan=np.inf)
             call_side = toward_call if layer.side == "toward" else ~toward_call
-        put_short = np.floor((c.short_put - c.credit - layer.breakeven_buffer) / step) * step
-        call_short = np.ceil((c.short_call + c.credit + layer.breakeven_buffer) / step) * step
+        credit = c.credit[paths]
+        put_short = np.floor((c.short_put[paths] - credit - layer.breakeven_buffer) / step) * step
+        call_short = np.ceil((c.short_call[paths] + credit + layer.breakeven_buffer) / step) * step
         short = np.where(call_side, call_short, put_short)
         long = np.where(call_side, short + layer.spread_width, short - layer.spread_width)
         return np.stack([long, short]), np.stack([call_side, call_side])
@@ -585,6 +719,50 @@ class HedgeAgent(Agent):
             stats[f"layer_{layer.name}_ticks"] = self.ticks_open[i]
             stats[f"layer_{layer.name}_cuts"] = self.cuts[i]
         return stats
+
+
+#: Instrument kind of each leg of each layer instrument.
+_LEG_KINDS = {"vix_call": (VIX_OPTION,), "vix_call_spread": (VIX_OPTION, VIX_OPTION),
+              "vix_future_spread": (VIX_FUTURE, VIX_FUTURE),
+              "spx_put_spread": (SPX_OPTION, SPX_OPTION),
+              "spx_credit_spread": (SPX_OPTION, SPX_OPTION)}
+
+
+def _min_unit_spend(costs, layer: LayerSpec) -> float:
+    """A lower bound (dollars) on what one unit of the layer's instrument costs to open.
+
+    The sum over its legs of ``Book.unit_cost`` at the narrowest spread
+    (``min_width``, no VIX widening), by the same operations in the same
+    order, so that for any prices the spend of a unit (premium paid, if any,
+    plus those costs) is at least this number in floating point too.
+    """
+    total = 0.0
+    for kind in _LEG_KINDS[layer.instrument]:
+        if kind == VIX_FUTURE:
+            total += costs.future_half_spread * MULTIPLIERS[VIX_FUTURE] + costs.future_commission
+        else:
+            total += 0.5 * costs.min_width * MULTIPLIERS[kind] + costs.commission
+    return float(total)
+
+
+def _exact_weights(trigger: Trigger) -> np.ndarray | None:
+    """A score trigger's weights if every partial sum of them is exact, else None.
+
+    True when all weights are multiples of one power of two ``2^-m``
+    (``m <= 30``) and their absolute sum is below ``2^53`` of those steps:
+    then a weighted sum of condition states does not depend on the order of
+    the additions.
+    """
+    if trigger.mode != "score" or not trigger.conditions:
+        return None
+    weights = np.array([cond.weight for cond in trigger.conditions], dtype=np.float64)
+    if not np.isfinite(weights).all():
+        return None
+    for m in range(31):
+        scaled = weights * 2.0**m
+        if (scaled == np.round(scaled)).all():
+            return weights if np.abs(scaled).sum() < 2.0**53 else None
+    return None
 
 
 def _weekday_on_or_after(day: int, weekday: str) -> int:
@@ -627,3 +805,136 @@ def trigger_state(was_on: np.ndarray, states: np.ndarray, trigger: Trigger) -> n
     total = weights.sum()
     score = (weights @ states) / total if total > 0 else np.zeros(states.shape[1])
     return np.where(was_on, score >= trigger.clear_level, score >= trigger.threshold)
+
+
+# ---------------------------------------------------------------------------
+# Kernels: one pass over the paths for what runs every tick
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _hysteresis_kernel(state, value, greater, on, off):
+    """:func:`condition_state` in place: ``state = where(state, stay_on, turn_on)``."""
+    for k in range(state.shape[0]):
+        if greater:
+            state[k] = value[k] >= off if state[k] else value[k] >= on
+        else:
+            state[k] = value[k] <= off if state[k] else value[k] <= on
+
+
+@njit(cache=True)
+def _combine_kernel(states, every, out):
+    """:func:`trigger_state` of an ``all`` (``every``) or ``any`` trigger, into ``out``."""
+    n_conditions, n_paths = states.shape
+    for k in range(n_paths):
+        result = every
+        for j in range(n_conditions):
+            if states[j, k] != every:
+                result = not every
+                break
+        out[k] = result
+
+
+@njit(cache=True)
+def _rearm_kernel(trigger_on, armed, refused):
+    """A layer is armed again once its trigger is off; a refusal lasts while it is on."""
+    for k in range(trigger_on.shape[0]):
+        if not trigger_on[k]:
+            armed[k] = True
+            refused[k] = False
+
+
+@njit(cache=True)
+def _layer_exit_kernel(start, stop, active, quotes, quantity, entry_price, kind, multipliers,
+                       condor_open, entry_risk, entry_vix, vix, trigger_on, expiry, day,
+                       close_with_condor, profit_target, unwind_vix, vix_margin,
+                       unwind_on_clear, roll_dte, is_last, reason):
+    """Why each path leaves the layer now: the code (1-based) of its first reason in
+    ``_EXIT_REASONS``, 0 where it stays or holds nothing. Returns whether any leg is held.
+
+    The gain since entry is ``sum(where(held, q (quote - entry), 0) * multiplier)``
+    over the layer's legs, in leg order.
+    """
+    any_held = False
+    for k in range(reason.shape[0]):
+        reason[k] = 0
+        held = False
+        gain = 0.0
+        for s in range(start, stop):
+            if active[s, k]:
+                held = True
+                gain += (quantity[s, k] * (quotes[s, k] - entry_price[s, k])
+                         * multipliers[kind[s, k]])
+        if not held:
+            continue
+        any_held = True
+        if close_with_condor and not condor_open[k]:
+            reason[k] = 1
+        elif profit_target > 0 and gain >= profit_target * entry_risk[k]:
+            reason[k] = 2
+        elif unwind_vix and vix[k] < entry_vix[k] - vix_margin:
+            reason[k] = 3
+        elif unwind_on_clear and not trigger_on[k]:
+            reason[k] = 4
+        elif roll_dte > 0 and expiry[k] - day <= roll_dte:
+            reason[k] = 6 if (trigger_on[k] and condor_open[k] and not is_last) else 5
+    return any_held
+
+
+@njit(cache=True)
+def _caps_kernel(price, sign, kind, premium_multipliers, multipliers, vix, min_width,
+                 width_share, vix_widening, commission, future_unit_cost, unit_margin,
+                 max_share, budget_base, spend, paths, cash, margin, floor, eps, premium_flow,
+                 unit_cost, by_budget, by_cash):
+    """Per path of an order: premium flow and costs of one unit, and the units that the
+    hedge budget and the liquidity floor leave room for (whole, >= 0, inf if unbounded).
+
+    As the array form: ``premium_flow = -sum(sign price premium)``, ``unit_cost =
+    sum(Book.unit_cost)`` over legs in order; ``by_budget = max(floor(room / spend), 0)``
+    (inf if the unit costs nothing); ``by_cash = floor(slack / need - eps)`` (inf if
+    ``need <= 0``, 0 if ``slack < 0``).
+    """
+    n_legs, n_cols = price.shape
+    for c in range(n_cols):
+        p = paths[c]
+        paid = 0.0
+        cost = 0.0
+        for leg in range(n_legs):
+            paid += sign[leg] * price[leg, c] * premium_multipliers[kind[leg]]
+            cost += unit_cost_one(price[leg, c], vix[c], kind[leg], min_width, width_share,
+                                  vix_widening, commission, future_unit_cost, multipliers)
+        flow = -paid
+        premium_flow[c] = flow
+        unit_cost[c] = cost
+        unit_spend = _max(-flow, 0.0) + cost
+        room = max_share * budget_base[p] - spend[p]
+        budget = np.floor(room / unit_spend) if unit_spend > 0 else np.inf
+        by_budget[c] = _max(budget, 0.0)
+        slack = cash[p] - floor * margin[c]
+        need = floor * unit_margin[c] - (flow - cost)
+        room_cash = np.floor(slack / need - eps) if need > 0 else np.inf
+        by_cash[c] = 0.0 if slack < 0 else _max(room_cash, 0.0)
+
+
+@njit(cache=True)
+def _max(a, b):
+    """``np.maximum`` of two floats (NaN if either is NaN)."""
+    if a >= b or a != a:
+        return a
+    return b
+
+
+@njit(cache=True)
+def _score_kernel(states, weights, total, clear, threshold, trigger_on):
+    """:func:`trigger_state` of a ``score`` trigger with exactly summable weights, in place."""
+    n_conditions, n_paths = states.shape
+    weighted = np.zeros(n_paths)
+    for j in range(n_conditions):
+        w = weights[j]
+        row = states[j]
+        for k in range(n_paths):
+            if row[k]:
+                weighted[k] += w
+    for k in range(n_paths):
+        score = weighted[k] / total if total > 0 else 0.0
+        trigger_on[k] = score >= clear if trigger_on[k] else score >= threshold

@@ -103,6 +103,7 @@ time (``sim.market.indicators.drift_rate``).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from pricing import bs_greeks
 from sim.engine import Agent, Context, PathEvent
@@ -121,6 +122,8 @@ CALL_SIDE = (SHORT_CALL, LONG_CALL)
 EXIT_REASONS = ("profit_target", "stop_loss", "exit_dte", "expiry", "shrink")
 #: Days between two SPX weekly expiries.
 WEEK = 7
+#: Exits checked at every trade phase, in order (codes 1, 2, 3 of ``_condor_exit_kernel``).
+_MANAGED_EXITS = ("profit_target", "stop_loss", "exit_dte")
 
 
 class CondorAgent(Agent):
@@ -202,23 +205,17 @@ class CondorAgent(Agent):
         if not live.any():
             return np.zeros_like(live)
         book = self.ctx.book
-        price = book.quote(view, self.block)
-        # Per-contract cost to buy the condor back at mid (index points).
-        qty = book.quantity[self.block.slots]
-        per_contract = np.where(live, self.contracts, 1.0)
-        cost_to_close = -(qty * price).sum(axis=0) / per_contract
-        profit = self.credit - cost_to_close
+        book.ensure_quotes(view)
         spec = self.spec
-        take = live & (profit >= spec.profit_target * self.credit)
-        stop = live & ~take & (-profit >= spec.stop_loss * self.credit)
-        exits = [("profit_target", take), ("stop_loss", stop)]
-        if spec.exit_dte > 0:
-            dte = self.expiry - view.day
-            exits.append(("exit_dte", live & ~take & ~stop & (dte <= spec.exit_dte)))
-        for reason, mask in exits:
+        reason = np.empty(live.shape, dtype=np.int8)
+        _condor_exit_kernel(self.block.start, book.quotes, book.quantity, live, self.contracts,
+                            self.credit, self.expiry, int(view.day), float(spec.profit_target),
+                            float(spec.stop_loss), int(spec.exit_dte), reason)
+        for code, name in enumerate(_MANAGED_EXITS, start=1):
+            mask = reason == code
             if mask.any():
-                book.close(view, self.block, mask, reason)
-                self._mark_closed(view, mask, reason)
+                book.close(view, self.block, mask, name)
+                self._mark_closed(view, mask, name)
         newly_tested = self.is_open & ~self.tested & (
             (view.spot <= book.strike[SHORT_PUT + self.block.start])
             | (view.spot >= book.strike[SHORT_CALL + self.block.start]))
@@ -259,34 +256,44 @@ class CondorAgent(Agent):
         """
         spec, book = self.spec, self.ctx.book
         expiry = np.broadcast_to(np.asarray(expiry, dtype=np.int64), candidates.shape)
-        short_put = self._strikes_for_delta(view, candidates, expiry, is_call=False)
-        short_call = self._strikes_for_delta(view, candidates, expiry, is_call=True)
-        short_put = np.where(candidates, short_put, 0.0)
-        short_call = np.where(candidates, np.maximum(short_call, short_put + 5.0), 0.0)
+        opening = np.zeros(candidates.shape, dtype=bool)
+        # The entry rule runs on the candidate paths only (gathered).
+        paths = np.flatnonzero(candidates)
+        if not paths.size:
+            return opening
+        sub = view.take(paths)
+        expiry = expiry[paths]
+        everywhere = np.ones(paths.size, dtype=bool)
+        short_put = self._strikes_for_delta(sub, everywhere, expiry, is_call=False)
+        short_call = self._strikes_for_delta(sub, everywhere, expiry, is_call=True)
+        short_call = np.maximum(short_call, short_put + 5.0)
         strike = np.stack([short_put - spec.wing_width, short_put, short_call,
                            short_call + spec.wing_width])
-        price = book.quote_new(view, strike, LEG_IS_CALL, expiry, candidates)
+        price = book.quote_new(sub, strike, LEG_IS_CALL, expiry)
         credit = (-LEG_SIGN[:, None] * price).sum(axis=0)
         max_loss = (spec.wing_width - credit) * SPX_MULTIPLIER
         with np.errstate(divide="ignore", invalid="ignore"):
-            affordable = np.floor(spec.risk_budget * book.equity / max_loss)
+            affordable = np.floor(spec.risk_budget * book.equity_at(paths) / max_loss)
         contracts = np.minimum(np.where(max_loss > 0, affordable, 0.0), spec.max_contracts)
-        opening = candidates & (credit > 0) & (contracts >= 1) & (strike[LONG_PUT] > 0)
-        if not opening.any():
+        ok = (credit > 0) & (contracts >= 1) & (strike[LONG_PUT] > 0)
+        if not ok.any():
             return opening
-        quantity = LEG_SIGN[:, None] * np.where(opening, contracts, 0.0)
-        traded = book.open(view, self.block, opening, strike, LEG_IS_CALL, quantity,
-                           expiry, reason)
-        self.is_open |= opening
-        self.tested &= ~opening
-        self.credit = np.where(opening, (-LEG_SIGN[:, None] * traded).sum(axis=0),
-                               self.credit)
-        self.contracts = np.where(opening, contracts, self.contracts)
-        self.expiry = np.where(opening, expiry, self.expiry)
-        self.n_condors += opening
-        self.condor_rolls[opening] = 0
-        self.premium_collected += np.where(
-            opening, self.credit * self.contracts * SPX_MULTIPLIER, 0.0)
+        at = np.flatnonzero(ok)
+        paths = paths[at]
+        contracts = contracts[at]
+        quantity = LEG_SIGN[:, None] * contracts
+        traded = book.open_at(view, self.block, paths, strike[:, at], LEG_IS_CALL, quantity,
+                              expiry[at], reason, subview=sub.take(at), price=price[:, at])
+        opening[paths] = True
+        self.is_open[paths] = True
+        self.tested[paths] = False
+        credit = (-LEG_SIGN[:, None] * traded).sum(axis=0)
+        self.credit[paths] = credit
+        self.contracts[paths] = contracts
+        self.expiry[paths] = expiry[at]
+        self.n_condors[paths] += 1
+        self.condor_rolls[paths] = 0
+        self.premium_collected[paths] += credit * contracts * SPX_MULTIPLIER
         self.ctx.bus.publish("condor.opened", view.tick, opening, **self._strike_payload(),
                              credit=self.credit.copy(), contracts=self.contracts.copy(),
                              expiry=self.expiry.copy(), reason=reason)
@@ -323,9 +330,14 @@ class CondorAgent(Agent):
         start = self.block.start
         short_put = book.strike[start + SHORT_PUT].copy()
         short_call = book.strike[start + SHORT_CALL].copy()
-        T = np.where(eligible, self.expiry - view.day, 1) / DAYS_PER_YEAR
-        put_delta = self._abs_delta(view, np.where(eligible, short_put, view.spot), T, False)
-        call_delta = self._abs_delta(view, np.where(eligible, short_call, view.spot), T, True)
+        # Deltas on the eligible paths only (0 elsewhere: never tested).
+        at = np.flatnonzero(eligible)
+        sub = view.take(at)
+        T = (self.expiry[at] - view.day) / DAYS_PER_YEAR
+        put_delta = np.zeros(eligible.shape)
+        call_delta = np.zeros(eligible.shape)
+        put_delta[at] = self._abs_delta(sub, short_put[at], T, False)
+        call_delta[at] = self._abs_delta(sub, short_call[at], T, True)
         put_tested = put_delta >= rules.roll_delta
         call_tested = call_delta >= rules.roll_delta
         roll_puts = eligible & call_tested & ~put_tested
@@ -495,3 +507,27 @@ def first_expiry_on_or_after(day: int) -> int:
     friday = np.busday_offset(np.datetime64(int(day), "D"), 0, roll="forward",
                               weekmask="Fri")
     return int(friday.astype(np.int64))
+
+
+@njit(cache=True)
+def _condor_exit_kernel(start, quotes, quantity, live, contracts, credit, expiry, day,
+                        profit_target, stop_loss, exit_dte, reason):
+    """Exit of each open condor now: 1 profit target, 2 stop, 3 time (``exit_dte > 0``), 0 none.
+
+    The cost to close per contract is ``-sum(quantity * quote) / contracts``
+    over the four legs in order, the profit ``credit - cost_to_close``.
+    """
+    for k in range(live.shape[0]):
+        reason[k] = 0
+        if not live[k]:
+            continue
+        value = 0.0
+        for leg in range(4):
+            value += quantity[start + leg, k] * quotes[start + leg, k]
+        profit = credit[k] - (-value / contracts[k])
+        if profit >= profit_target * credit[k]:
+            reason[k] = 1
+        elif -profit >= stop_loss * credit[k]:
+            reason[k] = 2
+        elif exit_dte > 0 and expiry[k] - day <= exit_dte:
+            reason[k] = 3

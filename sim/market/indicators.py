@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -731,3 +731,94 @@ def _ad_divergence_kernel(spx, ad_line, window):
             diverging = spx[t, p] > spx[t - window, p] and ad_line[t, p] < ad_line[t - window, p]
             out[t, p] = 1.0 if diverging else 0.0
     return out
+
+
+# ---------------------------------------------------------------------------
+# Column-parallel drivers: the kernels above over blocks of paths, one block
+# per task (copied to a contiguous array, so the kernels' inner loops stay
+# unit-stride). Each path's numbers come from the same operations whatever
+# the block, so the results are those of the serial kernels, bit for bit.
+# ---------------------------------------------------------------------------
+
+#: Blocks of paths the column-parallel drivers hand out to threads.
+_CHUNKS = 16
+
+
+@njit(cache=True)
+def _chunk(c, n_paths):
+    """Columns ``[start, stop)`` of block ``c`` of ``_CHUNKS``."""
+    size = -(-n_paths // _CHUNKS)
+    return min(n_paths, c * size), min(n_paths, (c + 1) * size)
+
+
+@njit(cache=True)
+def _block(values, start, stop):
+    """Columns ``[start, stop)`` of a 2-D array, as a C-contiguous copy."""
+    return np.ascontiguousarray(values[:, start:stop])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _rsi_columns(prices, window, out):
+    """``_rsi_kernel(prices, window)`` into ``out``, blocks of paths in parallel."""
+    for c in prange(_CHUNKS):
+        start, stop = _chunk(c, prices.shape[1])
+        if start < stop:
+            out[:, start:stop] = _rsi_kernel(_block(prices, start, stop), window)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _macd_columns(prices, alpha_fast, alpha_slow, alpha_signal, line, signal, histogram):
+    """``_macd_kernel`` into ``line``, ``signal`` and ``histogram``, blocks in parallel."""
+    for c in prange(_CHUNKS):
+        start, stop = _chunk(c, prices.shape[1])
+        if start < stop:
+            parts = _macd_kernel(_block(prices, start, stop), alpha_fast, alpha_slow,
+                                 alpha_signal)
+            line[:, start:stop] = parts[0]
+            signal[:, start:stop] = parts[1]
+            histogram[:, start:stop] = parts[2]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _realized_vol_columns(prices, window, periods_per_year, out):
+    """``_realized_vol_kernel`` into ``out``, blocks of paths in parallel."""
+    for c in prange(_CHUNKS):
+        start, stop = _chunk(c, prices.shape[1])
+        if start < stop:
+            out[:, start:stop] = _realized_vol_kernel(_block(prices, start, stop), window,
+                                                      periods_per_year)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _rolling_zscore_columns(x, window, out):
+    """``_rolling_zscore_kernel`` into ``out``, blocks of paths in parallel."""
+    for c in prange(_CHUNKS):
+        start, stop = _chunk(c, x.shape[1])
+        if start < stop:
+            out[:, start:stop] = _rolling_zscore_kernel(_block(x, start, stop), window)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _ad_divergence_columns(spx, ad_line, window, out):
+    """``_ad_divergence_kernel`` into ``out``, blocks of paths in parallel."""
+    for c in prange(_CHUNKS):
+        start, stop = _chunk(c, spx.shape[1])
+        if start < stop:
+            out[:, start:stop] = _ad_divergence_kernel(_block(spx, start, stop),
+                                                       _block(ad_line, start, stop), window)
+
+
+@njit(cache=True, error_model="numpy")
+def _ratio_where_valid_kernel(numerator, denominator, check_numerator, out):
+    """``numerator / denominator`` where the denominator (and, if asked, the numerator) is
+    a finite number > 0, NaN elsewhere: ``realized_implied_ratio`` and
+    ``term_structure_slope`` after their checks, elementwise over 2-D arrays."""
+    n_ticks, n_paths = out.shape
+    for t in range(n_ticks):
+        for p in range(n_paths):
+            d = denominator[t, p]
+            valid = d > 0.0 and d < np.inf
+            if check_numerator:
+                x = numerator[t, p]
+                valid = valid and x > 0.0 and x < np.inf
+            out[t, p] = numerator[t, p] / d if valid else np.nan

@@ -30,21 +30,28 @@ bit.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from pricing.vix import spx_atm_vol, vix_future, vix_model_vol
+from pricing.vix import _vix_future_kernel, spx_atm_vol, vix_future, vix_model_vol
 from sim.config import MarketModel
 from sim.market.pricing_params import pricing_table
 
 __all__ = [
     "PRICING_PARAMETERS",
+    "RegimeVixTerms",
+    "futures_from_moments",
+    "model_vol_from_moments",
     "pricing_parameters",
     "spx_atm_vol_for",
     "vix_expiries_after",
     "vix_expiry",
     "vix_futures",
     "vix_futures_for",
+    "vix_index_for",
     "vix_option_model_vol_for",
 ]
 
@@ -201,7 +208,7 @@ def pricing_parameters(model: MarketModel, regime: ArrayLike) -> tuple[NDArray[n
         If a regime index is out of range or not an integer, or a regime has
         no pricing measure (``kappa_Q <= 0``).
     """
-    table = pricing_table(model, PRICING_PARAMETERS).T
+    table = _pricing_columns(model)
     regime = np.asarray(regime)
     if regime.dtype.kind not in "iu":
         raise ValueError(f"regime must hold integer regime indices, got dtype {regime.dtype}")
@@ -212,6 +219,38 @@ def pricing_parameters(model: MarketModel, regime: ArrayLike) -> tuple[NDArray[n
                          f"{int(regime.min())}..{int(regime.max())}")
     per_path = table[regime]
     return tuple(np.ascontiguousarray(per_path[..., k]) for k in range(table.shape[1]))
+
+
+def _pricing_columns(model: MarketModel) -> NDArray[np.float64]:
+    """``pricing_table(model, PRICING_PARAMETERS).T``, ``(n_regimes, 6)``, made once per model."""
+    try:
+        return _cached_pricing_columns(model)
+    except TypeError:   # a model that cannot be hashed: build it each time
+        return pricing_table(model, PRICING_PARAMETERS).T
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_pricing_columns(model: MarketModel) -> NDArray[np.float64]:
+    table = pricing_table(model, PRICING_PARAMETERS).T
+    table.flags.writeable = False
+    return table
+
+
+def vix_index_for(model: MarketModel, variance: NDArray[np.float64],
+                  regime: NDArray[np.integer]) -> NDArray[np.float64]:
+    """The VIX index (index points) of each path's variance under Q: the ``T = 0`` future.
+
+    ``vix_futures_for(model, variance, regime, [0.0])[:, 0]``, the same
+    numbers, for trusted input (1-D float64 variance >= 0, valid regime
+    indices of the same length): it skips the checks and the broadcasting.
+    """
+    table = _pricing_columns(model)
+    params = table[np.asarray(regime, dtype=np.int64)]
+    variance = np.ascontiguousarray(variance, dtype=np.float64)
+    out = np.empty(variance.shape[0])
+    _vix_future_kernel(variance, np.zeros(variance.shape[0]),
+                       *(np.ascontiguousarray(params[:, k]) for k in range(table.shape[1])), out)
+    return out
 
 
 def vix_futures_for(model: MarketModel, variance: ArrayLike, regime: ArrayLike,
@@ -390,11 +429,41 @@ class RegimeVixTerms:
         chain = np.asarray(model.regimes.transition, dtype=np.float64).T   # to <- from
         self.step = np.kron(np.eye(3), chain) @ step
         self._powers = [np.eye(3 * n)]
+        self._mean_coef = np.empty((0, 3, n))
+        self._second_coef = np.empty((0, 3, n))
 
     def _power(self, steps: int) -> np.ndarray:
         while len(self._powers) <= steps:
             self._powers.append(self.step @ self._powers[-1])
         return self._powers[steps]
+
+    def coefficients(self, max_steps: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Read-out rows of ``E[VIX^2]`` and ``E[VIX^4]`` for 0..``max_steps`` ticks.
+
+        Returns
+        -------
+        mean, second : ndarray, shape (>= max_steps + 1, 3, n_regimes)
+            ``[steps, k, r]``: the moment after ``steps`` ticks from regime
+            ``r`` is ``c[0] + c[1] v + c[2] v^2`` (``c = coef[steps, :, r]``).
+            Tabulated once per number of steps and kept.
+        """
+        n = self.n_regimes
+        have = self._mean_coef.shape[0]
+        if max_steps >= have:
+            a, b = self.vix2_slope, self.vix2_level
+            # Read-outs of the state: E[VIX^2] and E[VIX^4] as rows over (P, M1, M2).
+            read_mean = np.concatenate([b, a, np.zeros(n)])
+            read_second = np.concatenate([b * b, 2.0 * a * b, a * a])
+            size = max(max_steps + 1, 2 * have)
+            mean = np.empty((size, 3, n))
+            second = np.empty((size, 3, n))
+            mean[:have], second[:have] = self._mean_coef, self._second_coef
+            for count in range(have, size):
+                power = self._power(count)
+                mean[count] = (read_mean @ power).reshape(3, n)      # [P, M1, M2] x regime
+                second[count] = (read_second @ power).reshape(3, n)
+            self._mean_coef, self._second_coef = mean, second
+        return self._mean_coef, self._second_coef
 
     def moments(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike
                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -418,44 +487,68 @@ class RegimeVixTerms:
         variance, regime, steps = np.broadcast_arrays(
             np.asarray(variance, dtype=np.float64), np.asarray(regime, dtype=np.int64),
             np.asarray(steps, dtype=np.int64))
-        n = self.n_regimes
-        mean = np.empty(variance.shape)
-        second = np.empty(variance.shape)
-        a, b = self.vix2_slope, self.vix2_level
-        # Read-outs of the state: E[VIX^2] and E[VIX^4] as rows over (P, M1, M2).
-        read_mean = np.concatenate([b, a, np.zeros(n)])
-        read_second = np.concatenate([b * b, 2.0 * a * b, a * a])
-        for count in np.unique(steps):
-            at = steps == count
-            power = self._power(int(count))
-            for name, read in (("mean", read_mean), ("second", read_second)):
-                row = read @ power                                   # (3n,)
-                coef = row.reshape(3, n)                             # [P, M1, M2] x regime
-                r = regime[at]
-                v = variance[at]
-                value = coef[0, r] + coef[1, r] * v + coef[2, r] * v * v
-                (mean if name == "mean" else second)[at] = value
-        var = np.maximum(second - mean * mean, 0.0)
+        shape = variance.shape
+        mean = np.empty(shape)
+        var = np.empty(shape)
+        if variance.size:
+            mean_coef, second_coef = self.coefficients(int(steps.max()))
+            _vix2_moments_kernel(variance.ravel(), regime.ravel(), steps.ravel(), mean_coef,
+                                 second_coef, mean.reshape(-1), var.reshape(-1))
         return mean, var
 
     def futures(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike
                 ) -> NDArray[np.float64]:
         """VIX futures (index points) ``steps`` ticks ahead: ``100 sqrt(m) (1 + s2/m^2)^(-1/8)``."""
-        m, s2 = self.moments(variance, regime, steps)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
-        return np.where(m > 0, 100.0 * np.sqrt(np.maximum(m, 0.0)) * (1.0 + ratio) ** -0.125,
-                        0.0)
+        return futures_from_moments(*self.moments(variance, regime, steps))
 
     def model_vol(self, variance: ArrayLike, regime: ArrayLike, steps: ArrayLike,
                   T_years: ArrayLike) -> NDArray[np.float64]:
         """Lognormal vol of VIX to expiry: ``sigma^2 T = ln(1 + s2/m^2) / 4`` (annualized)."""
-        m, s2 = self.moments(variance, regime, steps)
-        T = np.broadcast_to(np.asarray(T_years, dtype=np.float64), m.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
-            vol = np.sqrt(0.25 * np.log1p(ratio) / T)
-        return np.where((T > 0) & (m > 0), vol, 0.0)
+        return model_vol_from_moments(*self.moments(variance, regime, steps), T_years)
+
+
+def futures_from_moments(m: NDArray[np.float64], s2: NDArray[np.float64]
+                         ) -> NDArray[np.float64]:
+    """VIX futures (index points) from the mean ``m`` and variance ``s2`` of ``VIX_T^2``.
+
+    The lognormal moment match ``100 sqrt(m) (1 + s2/m^2)^(-1/8)``; 0 where ``m <= 0``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+    return np.where(m > 0, 100.0 * np.sqrt(np.maximum(m, 0.0)) * (1.0 + ratio) ** -0.125,
+                    0.0)
+
+
+def model_vol_from_moments(m: NDArray[np.float64], s2: NDArray[np.float64], T_years: ArrayLike
+                           ) -> NDArray[np.float64]:
+    """Lognormal vol of VIX (annualized) from the moments of ``VIX_T^2``: ``ln(1 + s2/m^2) / 4T``.
+
+    0 where ``T <= 0`` or ``m <= 0``.
+    """
+    T = np.broadcast_to(np.asarray(T_years, dtype=np.float64), m.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+        vol = np.sqrt(0.25 * np.log1p(ratio) / T)
+    return np.where((T > 0) & (m > 0), vol, 0.0)
+
+
+@njit(cache=True)
+def _vix2_moments_kernel(variance, regime, steps, mean_coef, second_coef, mean, var):
+    """``E[VIX^2]`` and ``Var[VIX^2]`` per element from the tabulated read-out rows.
+
+    The same operations, in the same order, as the quadratic read-out
+    ``c0 + c1 v + c2 v v`` in numpy, so the results are bit for bit those.
+    """
+    for n in range(variance.shape[0]):
+        r = regime[n]
+        k = steps[n]
+        v = variance[n]
+        m = mean_coef[k, 0, r] + mean_coef[k, 1, r] * v + mean_coef[k, 2, r] * v * v
+        second = second_coef[k, 0, r] + second_coef[k, 1, r] * v + second_coef[k, 2, r] * v * v
+        d = second - m * m
+        mean[n] = m
+        # np.maximum(d, 0.0): NaN propagates, a tie keeps d.
+        var[n] = d if (d >= 0.0 or d != d) else 0.0
 
 
 def business_days_to(today: ArrayLike, expiry: ArrayLike) -> NDArray[np.int64]:
