@@ -43,6 +43,17 @@ options their premium); its futures hold ``VixSpec.future_margin`` per net
 contract plus ``VixSpec.future_spread_margin`` per offsetting long/short
 pair. ``quick_ratio = cash / margin``. Futures do not cover options in this
 margin model (a short VIX call needs a long VIX call in its group).
+
+Speed. An order's work follows the paths it is sent on, not the batch: the
+public mask methods gather those paths and call the ``*_at`` methods
+(``open_at``, ``close_at``...), whose numba kernels (bottom of the module)
+update the slot tables, cash and costs, write the ledger columns and the
+group's margin in one pass each. Every active leg is priced once per tick
+(:meth:`Book.refresh_quotes`, one kernel over all SPX legs, parallel over
+paths for large batches); the mark, its statistics and the identity check
+are one pass each. Sums over a path's legs, groups or slots are taken in row
+order, as numpy's column sums of these tables add them, so the numbers are
+those of the array formulas in the docstrings, bit for bit.
 """
 
 from __future__ import annotations
@@ -50,7 +61,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -62,8 +72,10 @@ from sim.instruments import (
     SPX_OPTION,
     VIX_FUTURE,
     VIX_OPTION,
+    KernelChoice,
     SpxPricer,
     VixPricer,
+    kernel_array,
 )
 from sim.ledger import Ledger
 
@@ -76,8 +88,6 @@ _OPTION_KINDS = (SPX_OPTION, VIX_OPTION)
 #: Batches from which the mark runs over blocks of paths in parallel, and the blocks.
 _PARALLEL_MIN_PATHS = 4096
 _CHUNKS = 16
-#: Not empty once a mark has run in parallel in this process.
-_MARKED_IN_PARALLEL: set[bool] = set()
 
 
 class AccountingError(AssertionError):
@@ -173,14 +183,14 @@ def group_margin(strike, is_call, quantity, entry_price, kind, active,
         Dollars; ``inf`` where short calls exceed long calls on one underlying
         (an unbounded loss: the book refuses it with :class:`UncoveredShortError`).
     """
-    strike = np.ascontiguousarray(strike, dtype=np.float64)
+    strike = kernel_array(strike, dtype=np.float64)
     shape = strike.shape
     margin = np.empty(shape[1])
-    _margin_kernel(strike, np.ascontiguousarray(_per_leg(is_call, shape, np.bool_)),
-                   np.ascontiguousarray(np.broadcast_to(quantity, shape), dtype=np.float64),
-                   np.ascontiguousarray(np.broadcast_to(entry_price, shape), dtype=np.float64),
-                   np.ascontiguousarray(_per_leg(kind, shape, np.int8)),
-                   np.ascontiguousarray(np.broadcast_to(np.asarray(active, dtype=np.bool_),
+    _margin_kernel(strike, kernel_array(_per_leg(is_call, shape, np.bool_)),
+                   kernel_array(np.broadcast_to(quantity, shape), dtype=np.float64),
+                   kernel_array(np.broadcast_to(entry_price, shape), dtype=np.float64),
+                   kernel_array(_per_leg(kind, shape, np.int8)),
+                   kernel_array(np.broadcast_to(np.asarray(active, dtype=np.bool_),
                                                         shape)),
                    vix_spec.future_margin, vix_spec.future_spread_margin,
                    MULTIPLIERS[SPX_OPTION], MULTIPLIERS[VIX_OPTION], margin)
@@ -386,20 +396,18 @@ class Book:
         price, which is its mid price at this tick. A future's quote is its
         price (its marked value is 0: see the module docstring).
         """
-        self._ensure_quotes(view)
+        self.ensure_quotes(view)
         return self.quotes[block.slots].copy()
 
     def quote_at(self, view, block: SlotBlock, paths: np.ndarray) -> np.ndarray:
         """:meth:`quote` on some paths only, ``(n_legs, len(paths))``."""
-        self._ensure_quotes(view)
+        self.ensure_quotes(view)
         return self.quotes[block.start:block.stop, paths]
 
     def ensure_quotes(self, view) -> None:
         """Make :attr:`quotes` this tick's (see :meth:`quote`), pricing the legs if needed."""
         if view.tick != self.quotes_tick:
             self.refresh_quotes(view)
-
-    _ensure_quotes = ensure_quotes
 
     def refresh_quotes(self, view) -> None:
         """Price every active leg at mid at this tick's market state, each by its kind."""
@@ -524,17 +532,12 @@ class Book:
     def mark_to_market(self, view) -> None:
         """Reprice all active legs at mid, settle futures' variation, roll the statistics."""
         if self.n_slots:
-            self._ensure_quotes(view)
-        # Large batches over threads (the first mark of a process too, so that a
-        # small warm-up run compiles both); the numbers are the same.
-        mark = _mark_kernel
-        if numba.get_num_threads() > 1 and (self.n_paths >= _PARALLEL_MIN_PATHS
-                                            or not _MARKED_IN_PARALLEL):
-            _MARKED_IN_PARALLEL.add(True)
-            mark = _mark_parallel
-        mark(self.active, self.kind, self.quantity, self.quotes, self.mark, self.multiplier,
-             self.group_margin, self.cash, self.leg_pnl, self.peak_equity, self.max_drawdown,
-             self.peak_margin)
+            self.ensure_quotes(view)
+        # Large batches over threads when that is faster (``KernelChoice``).
+        _MARK(self.n_paths, _PARALLEL_MIN_PATHS,
+              (self.active, self.kind, self.quantity, self.quotes, self.mark, self.multiplier,
+               self.group_margin, self.cash, self.leg_pnl, self.peak_equity,
+               self.max_drawdown, self.peak_margin))
 
     def check_identity(self, tol: float = 1e-6) -> None:
         """Check ``equity = cash + marked value`` and the change of equity this tick.
@@ -648,7 +651,7 @@ class Book:
             np.broadcast_to(np.asarray(quantity, np.float64), shape),
             np.broadcast_to(np.asarray(expiry, np.int64), shape),
             _per_leg(kind, shape, np.int8), reason,
-            None if price is None else np.ascontiguousarray(price, dtype=np.float64))
+            None if price is None else kernel_array(price, dtype=np.float64))
         self.n_orders[paths] += 1
         self._update_margin(block, paths)
         self._set_last_order(paths, flow, cost)
@@ -878,10 +881,10 @@ class Book:
         cost = np.empty(legs.shape)
         c = self.costs
         n_rows = _open_kernel(
-            block.start, paths, opened, np.ascontiguousarray(kind, dtype=np.int8),
-            np.ascontiguousarray(strike, dtype=np.float64), np.ascontiguousarray(is_call),
-            np.ascontiguousarray(expiry, dtype=np.int64),
-            np.ascontiguousarray(quantity, dtype=np.float64), price, self.next_position_id,
+            block.start, paths, opened, kernel_array(kind, dtype=np.int8),
+            kernel_array(strike, dtype=np.float64), kernel_array(is_call),
+            kernel_array(expiry, dtype=np.int64),
+            kernel_array(quantity, dtype=np.float64), price, self.next_position_id,
             np.asarray(sub.vix, dtype=np.float64), c.min_width, c.width_share,
             c.vix_widening, c.commission, self.future_unit_cost(), MULTIPLIERS,
             PREMIUM_MULTIPLIERS, self.kind, self.multiplier, self.strike, self.is_call,
@@ -902,13 +905,13 @@ class Book:
         gathered at ``paths``. Returns cash flows and costs of that shape.
         Margin and order counts are left to the caller.
         """
-        self._ensure_quotes(view)
+        self.ensure_quotes(view)
         shape = legs.shape
         price = np.empty(shape)
         flow = np.empty(shape)
         cost = np.empty(shape)
-        closed = np.ascontiguousarray(closed, dtype=np.float64)
-        legs = np.ascontiguousarray(legs, dtype=np.bool_)
+        closed = kernel_array(closed, dtype=np.float64)
+        legs = kernel_array(legs, dtype=np.bool_)
         # The ledger shows the legs as they were before the trade.
         c = self.costs
         n_rows = _reduce_kernel(
@@ -1393,3 +1396,7 @@ def _margin_at_kernel(paths, group_margin, out):
         for g in range(group_margin.shape[0]):
             total += group_margin[g, p]
         out[c] = total
+
+
+#: The mark, serial or over threads by measured speed.
+_MARK = KernelChoice(_mark_kernel, _mark_parallel)

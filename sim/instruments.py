@@ -30,12 +30,24 @@ Time to expiry is calendar time, ``T = (expiry date - today) / 365`` years
 (Actual/365, as in the reference tables). Positions expire at the close of
 their expiry date and settle to that close's spot (SPX options) or VIX (VIX
 options and futures).
+
+Speed. The book prices a table of legs with one kernel
+(:meth:`SpxPricer.price_into`) in which what a path's legs of one expiry share
+(the model setup, forward, discount factors) and what every path shares for
+an expiry (business days, event variance) are computed once; the hedge's
+short-strike signals (:meth:`SpxPricer.short_strike_signals`) and the strike
+solver share setups the same way. Each gives, bit for bit, the numbers of the
+plain per-leg kernels kept above (``_price_legs_kernel``, ``_vol_kernel``).
+Large calls run over threads when that is faster (:class:`KernelChoice`).
+VIX legs go through one moment pass, numpy's power and log1p (the operations
+of ``RegimeVixTerms``), then one pricing pass.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 
 import numba
 import numpy as np
@@ -89,7 +101,7 @@ PARAMETRIC, MODEL = 0, 1
 #: rest, if any, are set up per path, with the same numbers).
 _MAX_HORIZONS = 64
 #: Smallest calls that the pricing kernels spread over threads: legs priced, paths
-#: with a short strike pair, strikes solved (see ``_dispatch``).
+#: with a short strike pair, strikes solved (see ``KernelChoice``).
 _PARALLEL_MIN_LEGS = 16384
 _PARALLEL_MIN_PATHS = 4096
 _PARALLEL_MIN_SOLVES = 1024
@@ -99,6 +111,16 @@ _CHUNKS = 16
 _V_GRID = np.ascontiguousarray(DEFAULT_V_GRID, dtype=np.float64)
 _T_GRID = np.ascontiguousarray(DEFAULT_T_GRID, dtype=np.float64)
 _X_GRID = np.ascontiguousarray(DEFAULT_X_GRID, dtype=np.float64)
+
+
+def kernel_array(values, dtype=None) -> np.ndarray:
+    """``values`` as a C-contiguous, writeable array of ``dtype`` (copied only if needed).
+
+    What the kernels are handed: numba compiles one version per array type,
+    and read-only views (``np.broadcast_to``) are a type of their own, so
+    giving the kernels plain arrays keeps one compiled version each.
+    """
+    return np.require(values, dtype=dtype, requirements=("C", "W"))
 
 
 def _event_schedule(model: MarketModel, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,9 +189,9 @@ class SpxPricer:
 
     def _state(self, view) -> tuple[np.ndarray, ...]:
         regime = np.asarray(view.regime, dtype=np.int64)
-        return (np.ascontiguousarray(view.spot, dtype=np.float64),
-                np.ascontiguousarray(view.variance, dtype=np.float64),
-                np.ascontiguousarray(regime))
+        return (kernel_array(view.spot, dtype=np.float64),
+                kernel_array(view.variance, dtype=np.float64),
+                kernel_array(regime))
 
     def price(self, view, strike, is_call, expiry, active) -> np.ndarray:
         """Mid prices of a table of legs on every path.
@@ -191,7 +213,7 @@ class SpxPricer:
         ndarray, shape (n_legs, n_paths)
             Mid price per unit, index points; intrinsic value on the expiry date.
         """
-        strike = np.ascontiguousarray(strike, dtype=np.float64)
+        strike = kernel_array(strike, dtype=np.float64)
         shape = strike.shape
         out = np.zeros(shape, dtype=np.float64)
         self.price_into(view, strike, np.broadcast_to(is_call, shape),
@@ -211,11 +233,11 @@ class SpxPricer:
         _quote_spx_kernel(
             spot, variance, regime, self.table, int(view.day), self.rate,
             self.dividend_yield, *self.smile_args, *self._model_args,
-            np.ascontiguousarray(strike, dtype=np.float64),
-            np.ascontiguousarray(is_call, dtype=np.bool_),
-            np.ascontiguousarray(expiry, dtype=np.int64),
-            np.ascontiguousarray(np.broadcast_to(kind, shape), dtype=np.int8),
-            np.ascontiguousarray(active, dtype=np.bool_), out)
+            kernel_array(strike, dtype=np.float64),
+            kernel_array(is_call, dtype=np.bool_),
+            kernel_array(expiry, dtype=np.int64),
+            kernel_array(np.broadcast_to(kind, shape), dtype=np.int8),
+            kernel_array(active, dtype=np.bool_), out)
 
     def vol(self, view, strike, T) -> np.ndarray:
         """Smile vol (annualized decimal) of one strike per path at ``T`` years.
@@ -224,10 +246,10 @@ class SpxPricer:
         """
         spot, variance, regime = self._state(view)
         out = np.empty(spot.shape, dtype=np.float64)
-        T = np.ascontiguousarray(np.broadcast_to(T, spot.shape), dtype=np.float64)
+        T = kernel_array(np.broadcast_to(T, spot.shape), dtype=np.float64)
         _vol_kernel(spot, variance, regime, self.table, T, self.rate,
                     self.dividend_yield, *self.smile_args, *self._model_args, int(view.day),
-                    np.ascontiguousarray(np.broadcast_to(strike, spot.shape), np.float64), out)
+                    kernel_array(np.broadcast_to(strike, spot.shape), np.float64), out)
         return out
 
     def atm_vol(self, view, T) -> np.ndarray:
@@ -248,7 +270,7 @@ class SpxPricer:
         spot, variance, regime = self._state(view)
         out = np.empty(spot.shape, dtype=np.float64)
         solve = (np.ones(spot.shape, dtype=np.bool_) if mask is None
-                 else np.ascontiguousarray(mask, dtype=np.bool_))
+                 else kernel_array(mask, dtype=np.bool_))
         _strike_for_delta_kernel(spot, variance, regime, self.table, float(T), self.rate,
                                  self.dividend_yield, *self.smile_args, *self._model_args,
                                  int(view.day), float(target_delta),
@@ -298,8 +320,8 @@ class SpxPricer:
         _short_strike_kernel(
             spot, variance, regime, self.table, self.rate, self.dividend_yield,
             *self.smile_args, *self._model_args, int(view.day), forward, days, T_atm, T,
-            np.ascontiguousarray(put_strike, dtype=np.float64),
-            np.ascontiguousarray(call_strike, dtype=np.float64), bool(need_atm),
+            kernel_array(put_strike, dtype=np.float64),
+            kernel_array(call_strike, dtype=np.float64), bool(need_atm),
             bool(need_delta), atm, put_delta, call_delta)
         return atm, put_delta, call_delta
 
@@ -464,9 +486,9 @@ class VixPricer:
         mean_coef, second_coef = self.terms.coefficients(int(max_steps))
         mean = np.empty(path.size)
         ratio = np.empty(path.size)
-        variance = np.ascontiguousarray(view.variance, dtype=np.float64)
-        regime = np.ascontiguousarray(view.regime, dtype=np.int64)
-        vix = np.ascontiguousarray(view.vix, dtype=np.float64)
+        variance = kernel_array(view.variance, dtype=np.float64)
+        regime = kernel_array(view.regime, dtype=np.int64)
+        vix = kernel_array(view.vix, dtype=np.float64)
         _vix_moments_kernel(today, path, days, variance, regime, mean_coef, second_coef, mean,
                             ratio)
         shrink = (1.0 + ratio) ** -0.125
@@ -475,8 +497,8 @@ class VixPricer:
         else:
             spread = np.log1p(ratio)
             _vix_option_legs_kernel(path, days, vix, mean, shrink, spread,
-                                    np.ascontiguousarray(K, dtype=np.float64),
-                                    np.ascontiguousarray(call, dtype=np.bool_), self.rate,
+                                    kernel_array(K, dtype=np.float64),
+                                    kernel_array(call, dtype=np.bool_), self.rate,
                                     *self.option_args, out)
         return out
 
@@ -839,27 +861,85 @@ def _bs_price_shared(S, K, T, r, q, sigma, is_call, fwd_pv, strike_discount, sqr
     return strike_pv * norm_cdf(-d2) - fwd_pv * norm_cdf(-d1)
 
 
-def _dispatch(serial, parallel, n_paths: int, min_paths: int, args: tuple) -> None:
-    """Run a kernel serially or, for ``n_paths >= min_paths``, over threads.
+class KernelChoice:
+    """Runs a kernel serially or over threads, whichever has been faster here.
 
-    Only large calls go parallel: starting the threads costs tens of
-    microseconds (far more on a busy machine), which small subsets of paths
-    do not repay. With ``numba.set_num_threads(1)`` (e.g. in each worker of
-    a process pool) every kernel runs serially. The first call in a process
-    takes the parallel variant whatever its size, so that a small warm-up
-    run compiles (or loads) both. Results never depend on the choice: each
-    path's numbers come from the same code and are written only to its own
-    entries.
+    Every call below ``min_paths`` paths runs serially: starting the threads
+    costs tens of microseconds that small calls do not repay. Larger calls
+    run the variant whose measured time per path (a moving average) is the
+    smaller, and now and then the other one again, so that the choice
+    follows the machine: on a quiet machine the threads win; when other
+    processes hold the cores, a parallel region waits for a descheduled
+    thread and the serial variant wins. The first call in a process takes
+    the parallel variant whatever its size, so that a small warm-up run
+    compiles (or loads) both. With ``numba.set_num_threads(1)`` (e.g. in each
+    worker of a process pool) every call runs serially.
+
+    The results never depend on the choice: each path's numbers come from
+    the same code and are written only to its own entries.
     """
-    if numba.get_num_threads() > 1 and (n_paths >= min_paths or parallel not in _STARTED):
-        _STARTED.add(parallel)
-        parallel(*args)
-    else:
-        serial(*args)
 
+    #: Large calls before the variant not in use is timed again; the interval
+    #: doubles (up to ``MAX_PROBE_EVERY``) while the timings keep the choice.
+    PROBE_EVERY = 32
+    MAX_PROBE_EVERY = 1024
+    #: Weight of the newest timing in the moving averages.
+    SMOOTHING = 0.3
 
-#: Parallel kernels already run in this process (see ``_dispatch``).
-_STARTED: set = set()
+    def __init__(self, serial, parallel) -> None:
+        self.serial = serial
+        self.parallel = parallel
+        self.seconds_per_path = {False: None, True: None}
+        # Whether each variant has run in this process (its first run may
+        # include loading it, so it is not timed).
+        self.ran = {False: False, True: False}
+        self.large_calls = 0
+        self.probe_every = self.PROBE_EVERY
+        self.next_probe = self.PROBE_EVERY
+        self.choice = True
+
+    def __call__(self, n_paths: int, min_paths: int, args: tuple) -> None:
+        """Run the kernel on ``args`` (``n_paths`` paths of work)."""
+        if numba.get_num_threads() < 2:
+            self.serial(*args)
+            return
+        if not self.ran[True]:
+            self.ran[True] = True
+            self.parallel(*args)
+            return
+        if n_paths < max(min_paths, 1):
+            self.ran[False] = True
+            self.serial(*args)
+            return
+        self.large_calls += 1
+        use_parallel = self._pick()
+        start = time.perf_counter()
+        (self.parallel if use_parallel else self.serial)(*args)
+        elapsed = time.perf_counter() - start
+        if not self.ran[use_parallel]:
+            self.ran[use_parallel] = True
+            return
+        rate = elapsed / n_paths
+        known = self.seconds_per_path[use_parallel]
+        self.seconds_per_path[use_parallel] = (
+            rate if known is None else known + self.SMOOTHING * (rate - known))
+
+    def _pick(self) -> bool:
+        serial, parallel = self.seconds_per_path[False], self.seconds_per_path[True]
+        if parallel is None:
+            return True
+        if serial is None:
+            return False
+        faster = parallel <= serial
+        if faster != self.choice:
+            self.choice = faster
+            self.probe_every = self.PROBE_EVERY
+            self.next_probe = self.large_calls + self.probe_every
+        elif self.large_calls >= self.next_probe:
+            self.probe_every = min(2 * self.probe_every, self.MAX_PROBE_EVERY)
+            self.next_probe = self.large_calls + self.probe_every
+            return not faster
+        return faster
 
 
 @njit(cache=True)
@@ -949,8 +1029,7 @@ def _quote_spx_parallel(spot, variance, regime, table, today, r, q, atm_ratio, s
 def _quote_spx_kernel(*args) -> None:
     """:func:`_quote_spx_serial` or, for large tables, :func:`_quote_spx_parallel`."""
     strike = args[-6]
-    _dispatch(_quote_spx_serial, _quote_spx_parallel, strike.shape[1],
-              _PARALLEL_MIN_LEGS // max(1, strike.shape[0]), args)
+    _QUOTE_SPX(strike.shape[1], _PARALLEL_MIN_LEGS // max(1, strike.shape[0]), args)
 
 
 @njit(cache=True)
@@ -1047,8 +1126,7 @@ def _strike_for_delta_parallel(spot, variance, regime, table, T, r, q, atm_ratio
 
 def _strike_for_delta_kernel(*args) -> None:
     """:func:`_strike_for_delta_serial` or, for many paths, its parallel twin."""
-    _dispatch(_strike_for_delta_serial, _strike_for_delta_parallel,
-              int(np.count_nonzero(args[-2])), _PARALLEL_MIN_SOLVES, args)
+    _STRIKE_FOR_DELTA(int(np.count_nonzero(args[-2])), _PARALLEL_MIN_SOLVES, args)
 
 
 @njit(cache=True)
@@ -1178,8 +1256,7 @@ def _short_strike_parallel(spot, variance, regime, table, r, q, atm_ratio, skew,
 
 def _short_strike_kernel(*args) -> None:
     """:func:`_short_strike_serial` or, for many paths, its parallel twin."""
-    _dispatch(_short_strike_serial, _short_strike_parallel, args[0].shape[0],
-              _PARALLEL_MIN_PATHS, args)
+    _SHORT_STRIKE(args[0].shape[0], _PARALLEL_MIN_PATHS, args)
 
 
 # ---------------------------------------------------------------------------
@@ -1251,3 +1328,9 @@ def _np_max_float(a, b):
     if a >= b or a != a:
         return a
     return b
+
+
+#: Serial or parallel, by measured speed, for each kernel that has both.
+_QUOTE_SPX = KernelChoice(_quote_spx_serial, _quote_spx_parallel)
+_STRIKE_FOR_DELTA = KernelChoice(_strike_for_delta_serial, _strike_for_delta_parallel)
+_SHORT_STRIKE = KernelChoice(_short_strike_serial, _short_strike_parallel)

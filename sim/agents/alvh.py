@@ -65,6 +65,7 @@ from sim.instruments import (
     VIX_FUTURE,
     VIX_OPTION,
     VIX_STRIKE_STEP,
+    kernel_array,
 )
 from sim.market.indicators import drift_to_strike
 from sim.market.term_structure import vix_expiries_after, vix_index_for
@@ -685,7 +686,7 @@ class HedgeAgent(Agent):
                 ok &= short_put > 0
             else:
                 strike, is_call = self._credit_spread(view, layer, paths)
-        strike = np.where(ok, np.nan_to_num(strike, nan=0.0), 0.0)
+        strike = _order_strikes(kernel_array(strike, dtype=np.float64), ok)
         return _Order(strike=strike, is_call=is_call, sign=sign, kind=kind.astype(np.int64),
                       expiry=expiries, ok=ok)
 
@@ -938,3 +939,22 @@ def _score_kernel(states, weights, total, clear, threshold, trigger_on):
     for k in range(n_paths):
         score = weighted[k] / total if total > 0 else 0.0
         trigger_on[k] = score >= clear if trigger_on[k] else score >= threshold
+
+
+@njit(cache=True)
+def _order_strikes(strike, ok):
+    """``where(ok, nan_to_num(strike, nan=0), 0)``: strikes of an order's buildable paths."""
+    out = np.empty_like(strike)
+    big = np.finfo(np.float64).max
+    for i in range(strike.shape[0]):
+        for k in range(strike.shape[1]):
+            x = strike[i, k]
+            if not ok[k] or x != x:
+                out[i, k] = 0.0
+            elif x == np.inf:
+                out[i, k] = big
+            elif x == -np.inf:
+                out[i, k] = -big
+            else:
+                out[i, k] = x
+    return out

@@ -28,6 +28,11 @@ on the same clock. The VIX futures use each path's current regime under the
 pricing measure with regime switches priced in
 (:class:`sim.market.term_structure.RegimeVixTerms`), the same numbers the book
 trades VIX futures at.
+
+For a large batch the tables are computed by the indicator kernels over
+blocks of paths in parallel (``sim.market.indicators``, the column drivers),
+and the front futures by one moment pass over all ticks: the numbers of the
+public indicator functions and of :meth:`MarketSignals.futures_at`, bit for bit.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sim.market import indicators
 from sim.market.calendar import TICKS_PER_YEAR
@@ -227,15 +232,14 @@ def _paths_array(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _front_moments_kernel(variance, regime, steps, mean_coef, second_coef, mean, ratio):
     """``E[VIX^2]`` and ``Var / E^2`` of the two front futures at every (tick, path).
 
-    The operations of ``RegimeVixTerms.moments`` and ``futures_from_moments``;
-    ticks in parallel (each writes only its own rows).
+    The operations of ``RegimeVixTerms.moments`` and ``futures_from_moments``.
     """
     n_ticks, n_paths = variance.shape
-    for t in prange(n_ticks):
+    for t in range(n_ticks):
         for f in range(2):
             k = steps[t, f]
             for p in range(n_paths):

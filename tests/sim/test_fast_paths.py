@@ -21,7 +21,7 @@ import scenarios
 from pricing import bs_greeks
 from pricing.black import norm_ppf
 from pricing.vix_options import vix_option_price
-from sim import instruments
+from sim import book, instruments
 from sim.book import _OPTION_KINDS, _group_max_loss_kernel, group_margin
 from sim.config import SmileModel, VixSpec
 from sim.engine import Clock, simulate
@@ -62,10 +62,21 @@ def a_view(market, tick=25):
 
 
 @pytest.fixture
+def all_serial():
+    """Every kernel runs on one thread."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(threads)
+
+
+@pytest.fixture
 def all_parallel(monkeypatch):
-    """Every pricing kernel call takes its parallel variant, whatever its size."""
+    """Every kernel call that can run over threads does, whatever its size or speed."""
     for name in ("_PARALLEL_MIN_LEGS", "_PARALLEL_MIN_PATHS", "_PARALLEL_MIN_SOLVES"):
         monkeypatch.setattr(instruments, name, 0)
+    monkeypatch.setattr(book, "_PARALLEL_MIN_PATHS", 0)
+    monkeypatch.setattr(instruments.KernelChoice, "_pick", lambda self: True)
 
 
 def random_legs(rng, view, n_legs=7):
@@ -82,10 +93,9 @@ def random_legs(rng, view, n_legs=7):
 
 @pytest.mark.parametrize("smile", ["model", "parametric"])
 @pytest.mark.parametrize("parallel", [False, True])
-def test_spx_quotes_are_the_reference_kernel_prices(setting, smile, parallel, monkeypatch):
+def test_spx_quotes_are_the_reference_kernel_prices(setting, smile, parallel, request):
     scenario, market = setting
-    if parallel:
-        monkeypatch.setattr(instruments, "_PARALLEL_MIN_LEGS", 0)
+    request.getfixturevalue("all_parallel" if parallel else "all_serial")
     pricer = SpxPricer(scenario.market, SmileModel(kind=smile), market)
     view = a_view(market)
     strike, is_call, expiry, active, kind = random_legs(np.random.default_rng(3), view)
@@ -103,11 +113,9 @@ def test_spx_quotes_are_the_reference_kernel_prices(setting, smile, parallel, mo
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_short_strike_signals_are_the_separate_vol_and_delta_calls(setting, parallel,
-                                                                   monkeypatch):
+def test_short_strike_signals_are_the_separate_vol_and_delta_calls(setting, parallel, request):
     scenario, market = setting
-    if parallel:
-        monkeypatch.setattr(instruments, "_PARALLEL_MIN_PATHS", 0)
+    request.getfixturevalue("all_parallel" if parallel else "all_serial")
     pricer = SpxPricer(scenario.market, scenario.smile, market)
     view = a_view(market)
     rng = np.random.default_rng(5)
@@ -157,10 +165,9 @@ def strike_for_delta_reference(pricer, view, T, target, is_call, j):
 
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("is_call", [False, True])
-def test_strikes_for_delta_are_the_secant_solution(setting, parallel, is_call, monkeypatch):
+def test_strikes_for_delta_are_the_secant_solution(setting, parallel, is_call, request):
     scenario, market = setting
-    if parallel:
-        monkeypatch.setattr(instruments, "_PARALLEL_MIN_SOLVES", 0)
+    request.getfixturevalue("all_parallel" if parallel else "all_serial")
     pricer = SpxPricer(scenario.market, scenario.smile, market)
     view = a_view(market)
     mask = np.random.default_rng(8).random(N_PATHS) < 0.7
