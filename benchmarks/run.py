@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py                       # everything (1M-path rung: ~10 min)
+    python benchmarks/run.py                       # everything, ~10 min on 2 cores
     python benchmarks/run.py --quick               # small sizes, a smoke run (~1 min)
     python benchmarks/run.py --only pricing,naive  # some sections
     python benchmarks/run.py --max-paths 100000    # scaling ladder up to 100k paths
@@ -25,7 +25,9 @@ Sections (``--only`` takes a comma-separated list of these names):
     the condor + ``alvh`` policy and of the condor alone (``none``) on one
     generated ``default`` market of 10,000 paths x 252 daily steps (253
     ticks), after a warm-up run on 200 paths; path-ticks/s = paths x 253 /
-    wall time of ``simulate``; generation timed apart. Target: >= 1,000,000
+    wall time of ``simulate``; generation timed apart. Also the same
+    ``alvh`` work through ``sim.runner.run(backend="processes")`` on two
+    workers (generation and worker start included). Target: >= 1,000,000
     path-ticks/s for ``alvh``.
 ``naive``
     ``benchmarks/naive.py``: the same condor (and one VIX call per path)
@@ -36,16 +38,16 @@ Sections (``--only`` takes a comma-separated list of these names):
     one. Target: >= 300x. Also checks that the naive condor gives the same
     P&L as the vectorized ``none`` run on the same paths.
 ``scaling``
-    ``python -m sim.cli run --paths N`` (= ``alvh run``) in a child process
-    for N = 1k, 10k, 100k (serial backend) and 1M (``--backend processes
-    --workers 2``): wall time, path-ticks/s, peak RSS of the largest process
-    (``wait4`` rusage) and of the whole process tree (sampled from
-    ``/proc``), CPU time. A ``--paths 1`` run per backend measures the fixed
-    cost (interpreter, imports, cached kernels, vol tables), subtracted
-    before the per-path times are compared. Targets: CPU time per path
-    within +-30% of its median across the ladder (and wall time per path
-    across the serial rungs); largest-process RSS at the top rung within 2x
-    that of the rung below and the process tree under 2 GB.
+    ``python -m sim.cli run --paths N --out DIR`` (= ``alvh run``) in a child
+    process for N = 1k, 10k, 100k (``--backend serial``) and 1M (``--backend
+    processes --workers 2``): wall time, path-ticks/s, peak RSS of the
+    largest process (GNU ``time -v``) and of the whole process tree (sampled
+    from ``/proc``), CPU time. Fixed-cost runs (``--paths 1``, or one path
+    per worker) alternate with the small rungs and are subtracted before the
+    per-path times are compared. Targets: CPU time per path within +-30% of
+    its median across the ladder (and run time per path across the serial
+    rungs); largest-process RSS at the top rung within 2x that of the rung
+    below, and the process tree under 2 GB.
 ``startup``
     ``alvh run --paths 2000`` in a child process with ``NUMBA_CACHE_DIR``
     pointing to a fresh empty folder (cold: every kernel compiles), then the
@@ -102,8 +104,8 @@ LADDER = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_LADDER = (500, 1_000, 2_000)
 #: Paths of the untimed run that warms the kernel cache before the scaling ladder.
 PATHS_PER_WARM_UP = 300
-#: Scaling rungs up to this many paths (and the fixed-cost runs) are run
-#: ``REPEATS_SMALL`` times and the fastest run is kept.
+#: Scaling rungs up to this many paths are run ``REPEATS_SMALL`` times, each
+#: after a fixed-cost run, and the fastest of each is kept.
 REPEAT_UP_TO = 10_000
 REPEATS_SMALL = 5
 DT = 1.0 / TICKS_PER_YEAR
@@ -501,7 +503,11 @@ class TreeMemorySampler(threading.Thread):
 
 @dataclass
 class ChildRun:
-    """A child process's wall time (s), CPU time (s), peak RSS (bytes), exit code and output."""
+    """A child process's wall time (s), CPU time (s), peak RSS (bytes), exit code and output.
+
+    ``run_wall`` is the wall time (s) the command printed itself (``alvh
+    run``'s "wall time: ... s"), if it did.
+    """
 
     command: list[str]
     wall: float
@@ -511,6 +517,7 @@ class ChildRun:
     tree_processes: int
     returncode: int
     output: str
+    run_wall: float | None = None
 
 
 #: GNU time, whose ``-v`` report gives a child's peak RSS free of this process's own.
@@ -561,9 +568,11 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> ChildRun
             cpu = numbers.get("User time (seconds)", 0.0) + numbers.get(
                 "System time (seconds)", 0.0)
             max_rss = int(numbers.get("Maximum resident set size (kbytes)", 0.0) * 1024)
+    reported = re.findall(r"^wall time: ([0-9.]+) s", output, flags=re.MULTILINE)
     return ChildRun(command=command, wall=wall, cpu=cpu, max_rss=max_rss,
                     tree_rss=sampler.peak, tree_processes=sampler.peak_processes,
-                    returncode=proc.returncode, output=output[-2000:])
+                    returncode=proc.returncode, output=output[-2000:],
+                    run_wall=float(reported[-1]) if reported else None)
 
 
 def cli_run_options() -> set[str]:
@@ -588,29 +597,33 @@ def _check_child(run: ChildRun) -> None:
                            f"{run.output}")
 
 
-def fastest_child(command: Callable[[int], list[str]], times: int) -> ChildRun:
-    """Run ``command(attempt)`` ``times`` times; the run of least wall time (each checked).
-
-    The least, not the median: on a shared machine other work only ever adds
-    time, and the small rungs' per-path times are differences of a few
-    tenths of a second.
-    """
-    runs = []
-    for attempt in range(times):
-        child = run_child(command(attempt))
-        _check_child(child)
-        runs.append(child)
-    return min(runs, key=lambda r: r.wall)
-
-
 # ---------------------------------------------------------------------------
 # 5. Scaling
 # ---------------------------------------------------------------------------
 
 
+def _per_path(child: ChildRun, base: ChildRun, n: int) -> tuple[float, float]:
+    """CPU and wall seconds per path of ``child`` above the fixed-cost run ``base``.
+
+    The wall time is the run's own (``alvh run``'s "wall time", without the
+    interpreter start and imports) when both runs print it, else the child's.
+    """
+    cpu = (child.cpu - base.cpu) / n
+    if child.run_wall is not None and base.run_wall is not None:
+        return cpu, (child.run_wall - base.run_wall) / n
+    return cpu, (child.wall - base.wall) / n
+
+
 def bench_scaling(ladder: Sequence[int], policy: str, processes_from: int, workers: int
                   ) -> Section:
-    """Benchmark 5: ``alvh run`` at growing path counts, in child processes."""
+    """Benchmark 5: ``alvh run`` at growing path counts, in child processes.
+
+    Each rung up to ``REPEAT_UP_TO`` paths runs ``REPEATS_SMALL`` times,
+    alternating with a fixed-cost run (``--paths 1``, or one path per worker
+    for the processes backend) so that both see the same machine load; the
+    fastest of each is kept. Larger rungs run once (after their fixed-cost
+    runs).
+    """
     section = Section("scaling")
     options = cli_run_options()
     has_backend = {"--backend", "--workers", "--out"} <= options
@@ -620,52 +633,69 @@ def bench_scaling(ladder: Sequence[int], policy: str, processes_from: int, worke
                   f"paths (rungs at or above: --backend processes --workers {workers})")
     section.param("ticks", N_DAYS + 1, "ticks per path")
     section.param("repeats", {"up_to_paths": REPEAT_UP_TO, "runs": REPEATS_SMALL},
-                  "runs per rung (fastest kept); larger rungs run once")
+                  "runs per rung, alternating with fixed-cost runs (fastest of each kept); "
+                  "larger rungs run once")
     n_ticks = N_DAYS + 1
-    fixed: dict[str, ChildRun] = {}
+    fixed_runs: dict[str, list[ChildRun]] = {}
     rungs: list[tuple[int, str, ChildRun]] = []
     with tempfile.TemporaryDirectory(prefix="alvh-bench-") as scratch:
-        def backend_args(backend: str, tag: str) -> list[str]:
-            # Every rung streams its per-path results to an output folder, as a
-            # large run would, so memory does not hold the per-path table.
+        counter = iter(range(10**9))
+
+        def command(n: int, backend: str) -> list[str]:
+            # Every run streams its per-path results to its own output folder,
+            # as a large run would, so memory does not hold the per-path table.
             if not has_backend:
-                return []
-            out = ["--out", str(Path(scratch) / tag)]
+                return _alvh_run(n, policy, options)
+            out = ["--out", str(Path(scratch) / f"run-{next(counter)}")]
             if backend == "serial":
-                return ["--backend", "serial", *out]
-            return ["--backend", "processes", "--workers", str(workers), *out]
+                return _alvh_run(n, policy, options, ["--backend", "serial", *out])
+            return _alvh_run(n, policy, options, ["--backend", "processes", "--workers",
+                                                  str(workers), *out])
+
+        def checked(run: ChildRun) -> ChildRun:
+            _check_child(run)
+            return run
+
+        def fixed_run(backend: str) -> None:
+            small = 1 if backend == "serial" else workers
+            fixed_runs.setdefault(backend, []).append(checked(run_child(command(small,
+                                                                                backend))))
 
         # Make sure every kernel is compiled and cached before anything is timed.
-        _check_child(run_child(_alvh_run(PATHS_PER_WARM_UP, policy, options,
-                                         backend_args("serial", "warm-up"))))
+        checked(run_child(command(PATHS_PER_WARM_UP, "serial")))
         for n in ladder:
             backend = "serial" if n < processes_from else "processes"
             if backend == "processes" and not has_backend:
                 section.notes.append(f"{n:,} paths not run: `alvh run` has no --backend "
                                      "processes yet")
                 continue
-            if backend not in fixed:
-                small = 1 if backend == "serial" else workers
-                fixed[backend] = fastest_child(lambda i, b=backend, k=small: _alvh_run(
-                    k, policy, options, backend_args(b, f"fixed-{b}-{i}")), REPEATS_SMALL)
-                section.add(f"fixed_{backend}", f"fixed cost: --paths {small}, {backend}",
-                            fixed[backend].wall, "s")
-            times = REPEATS_SMALL if n <= REPEAT_UP_TO else 1
-            child = fastest_child(lambda i, b=backend, k=n: _alvh_run(
-                k, policy, options, backend_args(b, f"run-{k}-{i}")), times)
-            rungs.append((n, backend, child))
-            tag = f"{n:,} paths, {backend}"
-            section.add(f"wall_{n}", f"{tag}: wall time", child.wall, "s")
-            section.add(f"rate_{n}", f"{tag}: rate", n * n_ticks / child.wall, "path-ticks/s")
-            section.add(f"rss_{n}", f"{tag}: peak RSS, largest process", child.max_rss / MB,
-                        "MB")
-            section.add(f"tree_rss_{n}", f"{tag}: peak RSS, process tree "
-                        f"({child.tree_processes} proc.)", child.tree_rss / MB, "MB")
-            base = fixed[backend]
-            section.add(f"cpu_per_path_{n}", f"{tag}: CPU time per path (fixed cost off)",
-                        1e3 * (child.cpu - base.cpu) / n, "ms/path")
-            section.add(f"wall_per_path_{n}", f"{tag}: wall time per path (fixed cost off)",
-                        1e3 * (child.wall - base.wall) / n, "ms/path")
+            runs = []
+            for _ in range(REPEATS_SMALL if n <= REPEAT_UP_TO else 1):
+                fixed_run(backend)
+                runs.append(checked(run_child(command(n, backend))))
+            while len(fixed_runs[backend]) < REPEATS_SMALL:
+                fixed_run(backend)
+            rungs.append((n, backend, min(runs, key=lambda r: r.wall)))
+    fixed = {b: min(runs, key=lambda r: r.wall) for b, runs in fixed_runs.items()}
+    for backend, base in fixed.items():
+        small = 1 if backend == "serial" else workers
+        section.add(f"fixed_{backend}", f"fixed cost: --paths {small}, {backend}: wall time",
+                    base.wall, "s")
+        if base.run_wall is not None:
+            section.add(f"fixed_run_{backend}", "  of which the run itself (alvh's wall time)",
+                        base.run_wall, "s")
+    for n, backend, child in rungs:
+        tag = f"{n:,} paths, {backend}"
+        cpu, wall = _per_path(child, fixed[backend], n)
+        section.add(f"wall_{n}", f"{tag}: wall time", child.wall, "s")
+        section.add(f"rate_{n}", f"{tag}: rate", n * n_ticks / child.wall, "path-ticks/s")
+        section.add(f"rss_{n}", f"{tag}: peak RSS, largest process", child.max_rss / MB, "MB")
+        section.add(f"tree_rss_{n}", f"{tag}: peak RSS, process tree "
+                    f"({child.tree_processes} proc.)", child.tree_rss / MB, "MB")
+        section.add(f"cpu_per_path_{n}", f"{tag}: CPU time per path (fixed cost off)",
+                    1e3 * cpu, "ms/path")
+        section.add(f"wall_per_path_{n}", f"{tag}: run time per path (fixed cost off)",
+                    1e3 * wall, "ms/path")
     _scaling_checks(section, rungs, fixed)
     return section
 
@@ -676,15 +706,16 @@ def _scaling_checks(section: Section, rungs: list[tuple[int, str, ChildRun]],
     if len(rungs) < 2:
         section.notes.append("fewer than two rungs: no scaling checks")
         return
-    cpu = np.array([(c.cpu - fixed[b].cpu) / n for n, b, c in rungs])
+    per_path = {n: _per_path(c, fixed[b], n) for n, b, c in rungs}
+    cpu = np.array([per_path[n][0] for n, _, _ in rungs])
     spread = 100.0 * float(np.max(np.abs(cpu / np.median(cpu) - 1.0)))
     section.add("cpu_linearity", "linear: max deviation of CPU time per path from median",
                 spread, "%", "<= 30", spread <= 30.0)
-    serial = [(n, c) for n, b, c in rungs if b == "serial"]
+    serial = [n for n, b, _ in rungs if b == "serial"]
     if len(serial) >= 2:
-        wall = np.array([(c.wall - fixed["serial"].wall) / n for n, c in serial])
+        wall = np.array([per_path[n][1] for n in serial])
         spread = 100.0 * float(np.max(np.abs(wall / np.median(wall) - 1.0)))
-        section.add("wall_linearity", "linear: same for wall time per path, serial rungs",
+        section.add("wall_linearity", "linear: same for run time per path, serial rungs",
                     spread, "%", "<= 30", spread <= 30.0)
     (n_lo, _, lo), (n_hi, _, hi) = rungs[-2], rungs[-1]
     growth = hi.max_rss / lo.max_rss
@@ -693,13 +724,11 @@ def _scaling_checks(section: Section, rungs: list[tuple[int, str, ChildRun]],
     top = hi.tree_rss / MB
     section.add("rss_top", f"flat: process-tree RSS at {n_hi:,} paths", top, "MB",
                 "< 2,048", top < 2048.0)
-    processes = [(n, c) for n, b, c in rungs if b == "processes"]
+    processes = [n for n, b, _ in rungs if b == "processes"]
     if processes and serial:
-        (n_s, s), (n_p, p) = serial[-1], processes[-1]
-        speedup = ((s.wall - fixed["serial"].wall) / n_s) / (
-            (p.wall - fixed["processes"].wall) / n_p)
-        section.add("processes_speedup", f"wall per path, serial {n_s:,} / processes {n_p:,}",
-                    speedup, "x")
+        n_s, n_p = serial[-1], processes[-1]
+        section.add("processes_speedup", f"run time per path, serial {n_s:,} / processes "
+                    f"{n_p:,}", per_path[n_s][1] / per_path[n_p][1], "x")
 
 
 # ---------------------------------------------------------------------------
