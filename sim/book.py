@@ -1107,35 +1107,15 @@ def _group_max_loss_kernel(active, is_call, strike, quantity, entry_price, multi
     """
     n_legs, n_paths = strike.shape
     for j in range(n_paths):
-        premium = 0.0
-        call_slope = 0.0
         any_leg = False
         for i in range(n_legs):
             if active[i, j]:
                 any_leg = True
-                premium += quantity[i, j] * entry_price[i, j]
-                if is_call[i, j]:
-                    call_slope += quantity[i, j]
+                break
         if not any_leg:
             out[j] = 0.0
             continue
-        if call_slope < -1e-12:
-            out[j] = np.inf
-            continue
-        worst = np.inf
-        for c in range(-1, n_legs):
-            if c >= 0 and not active[c, j]:
-                continue
-            level = 0.0 if c < 0 else strike[c, j]
-            value = 0.0
-            for i in range(n_legs):
-                if active[i, j]:
-                    if is_call[i, j]:
-                        value += quantity[i, j] * max(level - strike[i, j], 0.0)
-                    else:
-                        value += quantity[i, j] * max(strike[i, j] - level, 0.0)
-            worst = min(worst, value)
-        out[j] = max(0.0, (premium - worst) * multiplier)
+        out[j] = _max_loss_one(j, active, is_call, strike, quantity, entry_price, multiplier)
 
 
 # ---------------------------------------------------------------------------
@@ -1289,8 +1269,12 @@ def _open_kernel(start, paths, legs, kind, strike, is_call, expiry, quantity, pr
 
 @njit(cache=True, inline="always")
 def _max_loss_one(j, held, is_call, strike, quantity, entry_price, multiplier):
-    """:func:`_group_max_loss_kernel` of column ``j`` (same operations): ``held`` selects
-    the legs of one underlying, at least one of them in this column."""
+    """Max loss from entry (dollars) of column ``j``'s legs selected by ``held``.
+
+    The one implementation of the max-loss rule (:func:`_group_max_loss_kernel`
+    calls it per path); ``held`` selects the legs of one underlying, at least
+    one of them in this column.
+    """
     n_legs = strike.shape[0]
     premium = 0.0
     call_slope = 0.0
