@@ -10,7 +10,7 @@ from typing import Any
 from scenarios.fields import scalar_fields, tables
 from sim.config import RegimeChain, RegimeParams, Scenario
 
-__all__ = ["dumps", "toml_key", "toml_value"]
+__all__ = ["dumps", "dumps_policy", "toml_key", "toml_value"]
 
 # Comments of rows longer than this are not aligned with the others.
 _ALIGN_LIMIT = 40
@@ -111,3 +111,47 @@ def dumps(scenario: Scenario, *, comments: bool = True) -> str:
                              if f.name != "name" and getattr(params, f.name) is not None]
                 lines += ["", _header((*path, params.name)), *_rows(overrides, comments)]
     return "\n".join(lines) + "\n"
+
+
+def _policy_table_lines(obj: Any, path: tuple[str, ...], array: bool) -> list[str]:
+    """Lines of one policy table: its scalar fields, then its nested tables."""
+    header = "[[" if array else "["
+    closing = "]]" if array else "]"
+    lines = ["", header + ".".join(toml_key(key) for key in path) + closing] if path else []
+    nested: list[str] = []
+    for f in dataclasses.fields(obj):
+        if f.name == "source":
+            continue
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            nested += _policy_table_lines(value, (*path, f.name), array=False)
+        elif (isinstance(value, tuple) and value
+              and all(dataclasses.is_dataclass(item) for item in value)):
+            for item in value:
+                nested += _policy_table_lines(item, (*path, f.name), array=True)
+        elif isinstance(value, tuple) and not value and f.name in ("conditions", "layers"):
+            continue
+        elif value is not None:
+            lines.append(f"{toml_key(f.name)} = {toml_value(value)}")
+    return lines + nested
+
+
+def dumps_policy(policy: Any) -> str:
+    """TOML text of a hedge policy, every field written out.
+
+    Parameters
+    ----------
+    policy : sim.policy.Policy
+        Any valid policy.
+
+    Returns
+    -------
+    str
+        A document that ``scenarios.policy_loader.loads_policy`` reads back
+        to an equal policy (``source`` aside): top-level fields, then the
+        ``[active]``, ``[budget]``, ``[liquidity]`` and ``[shrink]`` tables,
+        then one ``[[layers]]`` table per layer with its ``[layers.trigger]``
+        and ``[[layers.trigger.conditions]]``. Fields that are ``None``
+        (``off``, ``clear``: "same as ``on`` / ``threshold``") are left out.
+    """
+    return "\n".join(_policy_table_lines(policy, (), array=False)).lstrip("\n") + "\n"
