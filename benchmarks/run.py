@@ -82,12 +82,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 from naive import NaiveResult, run_naive
-from numba import njit
+from numba import njit, prange
 from scipy.stats import norm
 
 import pricing
+import pricing.black
 import scenarios
 from sim.config import Scenario
 from sim.engine import BatchResult, simulate
@@ -183,30 +185,48 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
 _SQRT_2 = math.sqrt(2.0)
 
 
+def _floor_body(S, K, T, r, q, sigma, is_call, out, i):
+    # The formula of pricing.black.bs_price_one with nothing around it: no NaN
+    # or degenerate-input branches, no input checks, the same erfc normal CDF,
+    # the same error_model (no division checks).
+    total_vol = sigma[i] * math.sqrt(T[i])
+    d1 = (math.log(S[i] / K[i]) + (r[i] - q[i]) * T[i]) / total_vol + 0.5 * total_vol
+    d2 = d1 - total_vol
+    fwd_pv = S[i] * math.exp(-q[i] * T[i])
+    strike_pv = K[i] * math.exp(-r[i] * T[i])
+    if is_call[i]:
+        out[i] = (fwd_pv * 0.5 * math.erfc(-d1 / _SQRT_2)
+                  - strike_pv * 0.5 * math.erfc(-d2 / _SQRT_2))
+    else:
+        out[i] = (strike_pv * 0.5 * math.erfc(d2 / _SQRT_2)
+                  - fwd_pv * 0.5 * math.erfc(d1 / _SQRT_2))
+
+
+_floor_one = njit(cache=True, error_model="numpy", inline="always")(_floor_body)
+
+
 @njit(cache=True, error_model="numpy")
 def _floor_bs_kernel(S, K, T, r, q, sigma, is_call, out):
-    # The formula of pricing.black.bs_price_one with nothing around it: no NaN
-    # or degenerate-input branches, the same erfc normal CDF, the same
-    # error_model (no division checks).
     for i in range(out.shape[0]):
-        total_vol = sigma[i] * math.sqrt(T[i])
-        d1 = (math.log(S[i] / K[i]) + (r[i] - q[i]) * T[i]) / total_vol + 0.5 * total_vol
-        d2 = d1 - total_vol
-        fwd_pv = S[i] * math.exp(-q[i] * T[i])
-        strike_pv = K[i] * math.exp(-r[i] * T[i])
-        if is_call[i]:
-            out[i] = (fwd_pv * 0.5 * math.erfc(-d1 / _SQRT_2)
-                      - strike_pv * 0.5 * math.erfc(-d2 / _SQRT_2))
-        else:
-            out[i] = (strike_pv * 0.5 * math.erfc(d2 / _SQRT_2)
-                      - fwd_pv * 0.5 * math.erfc(d1 / _SQRT_2))
+        _floor_one(S, K, T, r, q, sigma, is_call, out, i)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _floor_bs_kernel_parallel(S, K, T, r, q, sigma, is_call, out):
+    for i in prange(out.shape[0]):
+        _floor_one(S, K, T, r, q, sigma, is_call, out, i)
 
 
 def floor_bs_price(S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray,
-                   q: np.ndarray, sigma: np.ndarray, is_call: np.ndarray) -> np.ndarray:
-    """The floor: a plain ``@njit`` loop over the Black-Scholes formula (output allocated here)."""
+                   q: np.ndarray, sigma: np.ndarray, is_call: np.ndarray,
+                   parallel: bool = False) -> np.ndarray:
+    """The floor: a plain ``@njit`` loop over the Black-Scholes formula (output allocated here).
+
+    ``parallel=True``: the same loop as a ``prange`` over the numba threads.
+    """
     out = np.empty(S.shape[0])
-    _floor_bs_kernel(S, K, T, r, q, sigma, is_call, out)
+    (_floor_bs_kernel_parallel if parallel else _floor_bs_kernel)(S, K, T, r, q, sigma,
+                                                                   is_call, out)
     return out
 
 
@@ -234,27 +254,57 @@ def bench_pricing(n_options: int, repeat: int) -> Section:
     sigma = rng.uniform(0.05, 0.8, n_options)
     is_call = rng.random(n_options) < 0.5
     args = (S, K, T, r, q, sigma, is_call)
+    threads = numba.get_num_threads()
+    parallel = n_options >= pricing.black.PARALLEL_MIN and threads > 1
+    section.param("numba_threads", threads, "threads")
     ours, floor, ref = pricing.bs_price(*args), floor_bs_price(*args), scipy_bs_price(*args)
+    floor_parallel = floor_bs_price(*args, parallel=True)
     t_ours = median_time(lambda: pricing.bs_price(*args), repeat)
-    t_floor = median_time(lambda: floor_bs_price(*args), repeat)
+    t_floor_serial = median_time(lambda: floor_bs_price(*args), repeat)
+    t_floor_parallel = median_time(lambda: floor_bs_price(*args, parallel=True), repeat)
     t_scipy = median_time(lambda: scipy_bs_price(*args), repeat)
+    numba.set_num_threads(1)
+    try:
+        t_ours_serial = median_time(lambda: pricing.bs_price(*args), repeat)
+    finally:
+        numba.set_num_threads(threads)
+    # The floor with the same threading as bs_price (a prange loop when
+    # bs_price runs its parallel kernel), so the ratio measures overhead only.
+    t_floor = t_floor_parallel if parallel else t_floor_serial
     ratio = t_ours / t_floor
+    ratio_serial = t_ours_serial / t_floor_serial
     speedup = t_scipy / t_ours
-    section.add("bs_price_rate", "pricing.bs_price (numba)", n_options / t_ours, "options/s")
-    section.add("floor_rate", "floor: plain @njit loop, same formula", n_options / t_floor,
-                "options/s")
+    section.add("bs_price_rate", f"pricing.bs_price (numba, {threads} threads)",
+                n_options / t_ours, "options/s")
+    section.add("floor_rate", "floor: plain @njit prange loop, same formula, same threads"
+                if parallel else "floor: plain @njit loop, same formula",
+                n_options / t_floor, "options/s")
     section.add("scipy_rate", "same formula, scipy.stats.norm on arrays", n_options / t_scipy,
                 "options/s")
     section.add("ratio_to_floor", "time bs_price / time floor", ratio, "x", "<= 1.25",
                 ratio <= 1.25)
     section.add("speedup_vs_scipy", "speed bs_price / speed scipy", speedup, "x", ">= 2",
                 speedup >= 2.0)
+    section.add("bs_price_serial_rate", "pricing.bs_price on 1 numba thread",
+                n_options / t_ours_serial, "options/s")
+    section.add("floor_serial_rate", "floor: plain @njit loop (1 thread)",
+                n_options / t_floor_serial, "options/s")
+    section.add("ratio_to_floor_serial", "time bs_price / time floor, both 1 thread",
+                ratio_serial, "x", "<= 1.25", ratio_serial <= 1.25)
+    section.add("speedup_vs_scipy_serial", "speed bs_price (1 thread) / speed scipy",
+                t_scipy / t_ours_serial, "x")
+    section.add("max_abs_diff_floor_parallel", "max |floor prange - floor loop|",
+                float(np.max(np.abs(floor_parallel - floor))), "index points")
     section.add("max_abs_diff_floor", "max |bs_price - floor|",
                 float(np.max(np.abs(ours - floor))), "index points")
     section.add("max_abs_diff_scipy", "max |bs_price - scipy|",
                 float(np.max(np.abs(ours - ref))), "index points")
     section.notes.append("inputs: S, K uniform 50-150, T 0.02-2 y, r 0-8%, q 0-4%, "
                          "sigma 5-80%, half calls; float64 contiguous arrays")
+    section.notes.append("bs_price runs a prange kernel from "
+                         f"{pricing.black.PARALLEL_MIN:,} options when numba has several "
+                         "threads (scipy.stats.norm is single-threaded); the 1-thread rows "
+                         "show the same comparison without threads")
     section.notes.append("scipy evaluates one CDF pair per option (call or put, signs folded "
                          "in); the previous run.py priced both the call and the put with "
                          "scipy and selected, twice the CDFs, hence its larger ratio")

@@ -36,9 +36,11 @@ def flatten_inputs(
     if flags is not None:
         arrays.append(np.asarray(flags, dtype=np.bool_))
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    # Broadcast views are read-only; np.require copies those (and only those),
-    # so kernels always get plain contiguous writeable arrays.
-    flat = [np.require(np.broadcast_to(a, shape).reshape(-1), requirements=["C", "W"])
+    # An input of the full shape is used as it is (flattened, copied only if
+    # not contiguous); broadcast views are read-only and are copied, so
+    # kernels always get plain contiguous writeable arrays.
+    flat = [np.ascontiguousarray(a).reshape(-1) if a.shape == shape and a.flags.writeable
+            else np.require(np.broadcast_to(a, shape).reshape(-1), requirements=["C", "W"])
             for a in arrays]
     if flags is not None:
         return shape, flat[:-1], flat[-1]

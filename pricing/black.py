@@ -43,7 +43,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 from pricing._arrays import flatten_inputs, require_non_negative, shaped
@@ -313,6 +313,11 @@ def black76_greeks_one(F, K, T, r, sigma, is_call):
 # Public wrappers
 # ---------------------------------------------------------------------------
 
+#: Options from which the wrappers use the multi-threaded kernels (when numba
+#: has more than one thread). Each option is computed by the same scalar
+#: kernel either way, so the results do not depend on the choice.
+PARALLEL_MIN = 32_768
+
 
 def bs_price(
     S: ArrayLike,
@@ -358,11 +363,10 @@ def bs_price(
     shape, (S_, K_, T_, r_, q_, sigma_), flags = flatten_inputs(
         {"S": S, "K": K, "T": T, "r": r, "q": q, "sigma": sigma}, is_call
     )
-    require_non_negative("S", S_)
-    require_non_negative("T", T_)
-    require_non_negative("sigma", sigma_)
     out = np.empty(S_.shape[0], dtype=np.float64)
-    _bs_price_kernel(S_, K_, T_, r_, q_, sigma_, flags, out)
+    if _run_kernel(_bs_price_kernel, _bs_price_kernel_parallel, out.shape[0],
+                   S_, K_, T_, r_, q_, sigma_, flags, out):
+        _raise_negative({"S": S_, "T": T_, "sigma": sigma_})
     return shaped(out, shape)
 
 
@@ -412,11 +416,10 @@ def bs_greeks(
     shape, (S_, K_, T_, r_, q_, sigma_), flags = flatten_inputs(
         {"S": S, "K": K, "T": T, "r": r, "q": q, "sigma": sigma}, is_call
     )
-    require_non_negative("S", S_)
-    require_non_negative("T", T_)
-    require_non_negative("sigma", sigma_)
     outs = np.empty((4, S_.shape[0]), dtype=np.float64)
-    _bs_greeks_kernel(S_, K_, T_, r_, q_, sigma_, flags, outs[0], outs[1], outs[2], outs[3])
+    if _run_kernel(_bs_greeks_kernel, _bs_greeks_kernel_parallel, S_.shape[0],
+                   S_, K_, T_, r_, q_, sigma_, flags, outs[0], outs[1], outs[2], outs[3]):
+        _raise_negative({"S": S_, "T": T_, "sigma": sigma_})
     return Greeks(*(shaped(o, shape) for o in outs))
 
 
@@ -462,11 +465,11 @@ def black76_price(
     shape, (F_, K_, T_, r_, sigma_), flags = flatten_inputs(
         {"F": F, "K": K, "T": T, "r": r, "sigma": sigma}, is_call
     )
-    require_non_negative("F", F_)
-    require_non_negative("T", T_)
-    require_non_negative("sigma", sigma_)
     out = np.empty(F_.shape[0], dtype=np.float64)
-    _black76_price_kernel(F_, K_, T_, r_, sigma_, flags, out)
+    # Black-76 is Black-Scholes with q = r: the same kernels, r passed twice.
+    if _run_kernel(_bs_price_kernel, _bs_price_kernel_parallel, out.shape[0],
+                   F_, K_, T_, r_, r_, sigma_, flags, out):
+        _raise_negative({"F": F_, "T": T_, "sigma": sigma_})
     return shaped(out, shape)
 
 
@@ -511,11 +514,10 @@ def black76_greeks(
     shape, (F_, K_, T_, r_, sigma_), flags = flatten_inputs(
         {"F": F, "K": K, "T": T, "r": r, "sigma": sigma}, is_call
     )
-    require_non_negative("F", F_)
-    require_non_negative("T", T_)
-    require_non_negative("sigma", sigma_)
     outs = np.empty((4, F_.shape[0]), dtype=np.float64)
-    _black76_greeks_kernel(F_, K_, T_, r_, sigma_, flags, outs[0], outs[1], outs[2], outs[3])
+    if _run_kernel(_bs_greeks_kernel, _bs_greeks_kernel_parallel, F_.shape[0],
+                   F_, K_, T_, r_, r_, sigma_, flags, outs[0], outs[1], outs[2], outs[3]):
+        _raise_negative({"F": F_, "T": T_, "sigma": sigma_})
     return Greeks(*(shaped(o, shape) for o in outs))
 
 
@@ -526,27 +528,52 @@ def black76_greeks(
 
 @njit(cache=True, error_model="numpy")
 def _bs_price_kernel(S, K, T, r, q, sigma, is_call, out):
+    negative = 0
     for i in range(out.shape[0]):
+        negative += (S[i] < 0.0) | (T[i] < 0.0) | (sigma[i] < 0.0)
         out[i] = bs_price_one(S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i])
+    return negative
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _bs_price_kernel_parallel(S, K, T, r, q, sigma, is_call, out):
+    negative = 0
+    for i in prange(out.shape[0]):
+        negative += (S[i] < 0.0) | (T[i] < 0.0) | (sigma[i] < 0.0)
+        out[i] = bs_price_one(S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i])
+    return negative
 
 
 @njit(cache=True, error_model="numpy")
 def _bs_greeks_kernel(S, K, T, r, q, sigma, is_call, delta, gamma, vega, theta):
+    negative = 0
     for i in range(delta.shape[0]):
+        negative += (S[i] < 0.0) | (T[i] < 0.0) | (sigma[i] < 0.0)
         delta[i], gamma[i], vega[i], theta[i] = bs_greeks_one(
             S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i]
         )
+    return negative
 
 
-@njit(cache=True, error_model="numpy")
-def _black76_price_kernel(F, K, T, r, sigma, is_call, out):
-    for i in range(out.shape[0]):
-        out[i] = bs_price_one(F[i], K[i], T[i], r[i], r[i], sigma[i], is_call[i])
-
-
-@njit(cache=True, error_model="numpy")
-def _black76_greeks_kernel(F, K, T, r, sigma, is_call, delta, gamma, vega, theta):
-    for i in range(delta.shape[0]):
+@njit(cache=True, error_model="numpy", parallel=True)
+def _bs_greeks_kernel_parallel(S, K, T, r, q, sigma, is_call, delta, gamma, vega, theta):
+    negative = 0
+    for i in prange(delta.shape[0]):
+        negative += (S[i] < 0.0) | (T[i] < 0.0) | (sigma[i] < 0.0)
         delta[i], gamma[i], vega[i], theta[i] = bs_greeks_one(
-            F[i], K[i], T[i], r[i], r[i], sigma[i], is_call[i]
+            S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i]
         )
+    return negative
+
+
+def _run_kernel(serial, parallel, n: int, *args) -> int:
+    """Call the parallel variant for ``n >= PARALLEL_MIN`` options on several threads."""
+    if n >= PARALLEL_MIN and get_num_threads() > 1:
+        return parallel(*args)
+    return serial(*args)
+
+
+def _raise_negative(named: dict[str, NDArray[np.float64]]) -> None:
+    """Raise the ValueError of the first named input with a negative entry."""
+    for name, values in named.items():
+        require_non_negative(name, values)
