@@ -75,6 +75,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import textwrap
 import time
 import zlib
@@ -85,6 +86,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from sim import CallableModule
 from sim.backends import Backend
 from sim.config import Scenario
 from sim.engine import AgentFactory
@@ -957,3 +959,7 @@ def _difference_rows(scenario: str, group: str, cell: dict[str, pd.DataFrame],
             "Sharpe rel. diff CI high (%)": 100.0 * diff.relative_sharpe_ci[1],
         })
     return rows
+
+
+# ``sim.compare(...)`` (the module called) is the notebook API's compare (sim/__init__.py).
+sys.modules[__name__].__class__ = CallableModule
