@@ -529,7 +529,9 @@ class HedgeAgent(Agent):
         self.spend[traded] += np.maximum(-premium, 0.0) + cost
         self.entry_vix[i, traded] = sub.vix[at]
         self.entry_risk[i, traded] = book.group_margin[block.group, traded]
-        self.expiry[i, traded] = order.expiry[:, at].max(axis=0)
+        # The layer's expiry is its first leg's: a futures spread rolls or closes
+        # before its front future settles, never leaving the back month's short alone.
+        self.expiry[i, traded] = order.expiry[:, at].min(axis=0)
         self.armed[i, traded] = False
         self.refused[i, traded] = False
         self.opens[i, traded] += 1

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from typing import Any
 
-import numpy as np
 from hypothesis import strategies as st
 
 from sim.config import (
@@ -19,49 +17,16 @@ from sim.config import (
     RegimeParams,
     Scenario,
 )
+from sim.testing import strategies as _package
 
-INT64_MAX = 2**63 - 1  # TOML integers are 64-bit
+# Field strategies and chain helpers shared with the package's own strategies.
+INT64_MAX = _package.INT64_MAX
+CHARS = _package.CHARS
+_int_bounds = _package.int_bounds
+in_range = _package.field_values
 
 #: Regime names the loader refuses: keys of [market.regimes] and the word "stationary".
 RESERVED_NAMES = frozenset({"names", "transition", "initial", "stress", "params", "stationary"})
-
-# Lone surrogates cannot be written in a TOML file.
-CHARS = st.characters(exclude_categories=["Cs"])
-
-
-def _int_bounds(meta: typing.Mapping[str, Any]) -> tuple[int, int]:
-    """Smallest and largest integer inside the field's range (clipped to int64)."""
-    lo, hi = meta.get("lo"), meta.get("hi")
-    low = (-INT64_MAX if lo is None
-           else math.floor(lo) + 1 if meta.get("lo_open") else math.ceil(lo))
-    high = (INT64_MAX if hi is None
-            else math.ceil(hi) - 1 if meta.get("hi_open") else math.floor(hi))
-    return max(low, -INT64_MAX), min(high, INT64_MAX)
-
-
-def in_range(f: dataclasses.Field, ftype: type) -> st.SearchStrategy[Any]:
-    """Values a TOML file may give for the scalar field ``f``."""
-    meta = f.metadata
-    if ftype is bool:
-        return st.booleans()
-    if ftype is str:
-        if meta.get("unit") == "ISO date":
-            return st.dates() | st.dates().map(lambda day: day.isoformat())
-        if meta.get("unit") == "smile kind":
-            return st.sampled_from(["model", "parametric"])
-        return st.text(CHARS)
-    low, high = _int_bounds(meta)
-    integers = st.integers(low, high) if low <= high else st.nothing()
-    if ftype is int:
-        return integers
-    lo, hi = meta.get("lo"), meta.get("hi")
-    floats = st.floats(
-        min_value=lo, max_value=hi,
-        exclude_min=lo is not None and bool(meta.get("lo_open")),
-        exclude_max=hi is not None and bool(meta.get("hi_open")),
-        allow_nan=False, allow_infinity=False,
-    )
-    return floats | integers  # TOML writers often give whole numbers as integers
 
 
 def out_of_range(f: dataclasses.Field, ftype: type) -> st.SearchStrategy[Any]:
@@ -107,25 +72,8 @@ any_names = st.text(CHARS, min_size=1, max_size=8).filter(
     lambda name: name.strip() != "" and name not in RESERVED_NAMES)
 
 
-def stochastic_matrices(n: int) -> st.SearchStrategy[tuple[tuple[float, ...], ...]]:
-    """Row-stochastic ``n x n`` matrices with some zero entries.
-
-    Weights are small integers, normalized, so a zero is a structural zero and
-    the numpy oracle of :func:`unique_stationary` sees the same chain.
-    """
-    row = st.lists(st.integers(0, 6), min_size=n, max_size=n).filter(any).map(
-        lambda w: tuple(x / sum(w) for x in w))
-    return st.tuples(*[row] * n)
-
-
-def unique_stationary(transition: tuple[tuple[float, ...], ...]) -> bool:
-    """Whether the chain has one stationary distribution: ``rank(I - P) = n - 1``.
-
-    For a stochastic matrix the eigenvalue 1 is semisimple, with multiplicity
-    the number of closed classes, so the rank tells how many there are.
-    """
-    p = np.array(transition)
-    return int(np.linalg.matrix_rank(np.eye(len(p)) - p, tol=1e-9)) == len(p) - 1
+stochastic_matrices = _package.stochastic_matrices
+unique_stationary = _package.unique_stationary
 
 
 override_fields = [f for f in dataclasses.fields(RegimeParams) if f.name != "name"]
