@@ -147,6 +147,10 @@ class _Figures:
     def narrative(self, which: str = "worst", scenario: str | None = None,
                   sample_paths: int = DEFAULT_SAMPLE_PATHS) -> list[str]:
         """The report's sentences about the focus policy on the best, median or worst path."""
+        from sim.report import SAMPLE_LABELS
+
+        if which not in SAMPLE_LABELS:
+            raise ValueError(f"which = {which!r}; allowed: {', '.join(SAMPLE_LABELS)}")
         report = self._scenario_report(scenario, sample_paths)
         return list(next(s for s in report.samples if s.label == which).narrative)
 
