@@ -33,6 +33,8 @@ Degenerate inputs never raise inside the kernels; they return limits:
   step in the forward moneyness (1/2 exactly at the money forward), gamma is
   0 (its true limit at the money forward is a Dirac mass), vega is 0 except
   at the money forward where it is the right limit ``S e^{-qT} sqrt(T)/sqrt(2 pi)``.
+  The greeks (not the price) take these limits also when ``S sigma sqrt(T) <
+  1e-300``, where gamma would overflow.
 * ``sigma = inf``: the upper bounds, ``S e^{-qT}`` (call) and ``K e^{-rT}`` (put).
 * any NaN input gives NaN (all four greeks NaN).
 """
@@ -65,6 +67,9 @@ __all__ = [
 
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# Below this S sigma sqrt(T) the greeks take their zero-volatility limits: gamma,
+# e^{-qT} pdf(d1) / (S sigma sqrt(T)), would overflow or be 0/0 (subnormal sigma sqrt(T)).
+_MIN_SCALED_VOL = 1e-300
 
 
 class Greeks(NamedTuple):
@@ -225,14 +230,15 @@ def bs_greeks_one(S, K, T, r, q, sigma, is_call):
     fwd_pv = S * dividend_discount
     strike_pv = K * math.exp(-r * T)
     total_vol = sigma * sqrt_T
-    if total_vol <= 0.0 or S <= 0.0 or K <= 0.0 or total_vol == np.inf:
+    if (total_vol <= 0.0 or S <= 0.0 or K <= 0.0 or total_vol == np.inf
+            or S * total_vol < _MIN_SCALED_VOL):
         if total_vol == np.inf and S > 0.0 and K > 0.0:
             n_d1, n_d2 = 1.0, 0.0
         else:
             n_d1 = _forward_step(fwd_pv, strike_pv)
             n_d2 = n_d1
         vega = 0.0
-        if total_vol <= 0.0 and fwd_pv == strike_pv:
+        if total_vol < np.inf and fwd_pv == strike_pv:
             vega = fwd_pv * sqrt_T * _INV_SQRT_2PI
         if is_call:
             delta = dividend_discount * n_d1
@@ -278,7 +284,8 @@ def bs_delta_one(S, K, T, r, q, sigma, is_call):
     sqrt_T = math.sqrt(T)
     dividend_discount = math.exp(-q * T)
     total_vol = sigma * sqrt_T
-    if total_vol <= 0.0 or S <= 0.0 or K <= 0.0 or total_vol == np.inf:
+    if (total_vol <= 0.0 or S <= 0.0 or K <= 0.0 or total_vol == np.inf
+            or S * total_vol < _MIN_SCALED_VOL):
         if total_vol == np.inf and S > 0.0 and K > 0.0:
             n_d1 = 1.0
         else:

@@ -44,7 +44,13 @@ def smile_vol_one(K, F, T, atm_vol, skew, curvature, max_moneyness, min_vol, max
         return np.nan
     if atm_vol <= 0.0:
         return min_vol
-    x = math.log(K / F) / (atm_vol * math.sqrt(max(T, _MIN_SMILE_T)))
+    scale = atm_vol * math.sqrt(max(T, _MIN_SMILE_T))
+    if scale > 0.0:
+        x = math.log(K / F) / scale
+    else:
+        # A subnormal atm_vol whose ATM stdev underflows to 0 (0/0 at K = F): the limit.
+        log_moneyness = math.log(K / F)
+        x = 0.0 if log_moneyness == 0.0 else math.copysign(np.inf, log_moneyness)
     u = max_moneyness * math.tanh(x / max_moneyness) if max_moneyness > 0.0 else 0.0
     vol = atm_vol * (1.0 + skew * u + curvature * u * u)
     if vol != vol:

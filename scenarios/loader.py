@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -143,9 +144,10 @@ def preset_path(name: str) -> Path:
         When there is no such preset; the message lists the available names.
     """
     path = PRESETS_DIR / f"{name}.toml"
-    if not _is_bare_name(name) or not path.is_file():
+    if not _is_bare_name(name) or not is_file(path):
         names = ", ".join(_preset_names()) or "(none)"
-        raise _error(str(path), None, f"no preset named {json.dumps(name)}", names)
+        raise _error(str(path), None, f"no preset named {json.dumps(name, ensure_ascii=False)}",
+                     names)
     return path
 
 
@@ -168,6 +170,14 @@ def list_presets() -> list[tuple[str, str]]:
 
 def _preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml") if p.is_file())
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the system refuses (too long, NUL bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _is_bare_name(name: str) -> bool:
@@ -205,22 +215,51 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Scenario:
     else:
         path = Path(name_or_path)
     source = os.fspath(path)
-    return loads(read_text(path, "scenario"), source)
+    allowed = (f"a preset name ({', '.join(_preset_names()) or 'none installed'}) or the "
+               "path of an existing, readable UTF-8 TOML file")
+    return loads(read_text(path, "scenario", allowed), source)
 
 
-def read_text(path: Path, what: str) -> str:
-    """The UTF-8 text of a ``what`` file (scenario, policy...), or a one-line ScenarioError."""
+def read_text(path: Path, what: str, allowed: str | None = None) -> str:
+    """The UTF-8 text of a ``what`` file (scenario, policy...), or a one-line ScenarioError.
+
+    ``allowed`` says what the caller accepts instead (default: an existing,
+    readable UTF-8 TOML file).
+    """
     source = os.fspath(path)
+    if allowed is None:
+        allowed = f"the path of an existing, readable UTF-8 TOML {what} file"
     try:
-        return path.read_bytes().decode("utf-8")
+        # "utf-8-sig": a byte order mark that some editors put first is not part of the text.
+        return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        raise _error(source, None, f"no such {what} file") from None
+        raise _error(source, None, f"no such {what} file", allowed) from None
     except UnicodeDecodeError as exc:
         raise _error(source, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                      "a UTF-8 TOML file") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise _error(source, None, f"cannot read the file ({reason})") from None
+        raise _error(source, None, f"cannot read the file ({reason})", allowed) from None
+    except ValueError as exc:  # a name the system refuses, e.g. with a NUL byte
+        raise _error(source, None, f"not a usable file name ({exc})", allowed) from None
+
+
+#: What a document must be when it is not TOML at all.
+TOML_ALLOWED = "TOML 1.0 text (https://toml.io/en/v1.0.0)"
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads(text)``, or a one-line ScenarioError with tomllib's line and column."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _error(source, None, f"invalid TOML: {exc}", TOML_ALLOWED) from None
+    except ValueError:  # int() refusing an integer of more than 4300 digits
+        raise _error(source, None, "invalid TOML: an integer with more than "
+                     f"{sys.get_int_max_str_digits()} digits", TOML_ALLOWED) from None
+    except RecursionError:  # arrays or inline tables nested too deep for the parser
+        raise _error(source, None, "invalid TOML: values nested too deep",
+                     TOML_ALLOWED) from None
 
 
 def loads(text: str, source: str = "<string>") -> Scenario:
@@ -246,11 +285,7 @@ def loads(text: str, source: str = "<string>") -> Scenario:
         Invalid TOML (with tomllib's line and column) or any value that breaks
         the rules of ``sim.config``.
     """
-    try:
-        document = tomllib.loads(text)
-    except ValueError as exc:  # TOMLDecodeError, or int() refusing a 4300+ digit integer
-        raise _error(source, None, f"invalid TOML: {exc}") from None
-    return _build_scenario(document, source)
+    return _build_scenario(parse_toml(text, source), source)
 
 
 # ---------------------------------------------------------------------------
@@ -309,23 +344,33 @@ _FORMATS: dict[str, tuple[Callable[[Any], str | None], str]] = {
 }
 
 
-def _show(value: Any) -> str:
+#: Width of a value shown in a message, characters.
+_SHOW_WIDTH = 60
+# Containers nested deeper than this are shown as {...} / [...]: the text is cut
+# at _SHOW_WIDTH anyway, and a deep TOML array must not exhaust the stack.
+_SHOW_DEPTH = 8
+
+
+def _show(value: Any, depth: int = 0) -> str:
     """A TOML-like rendering of ``value`` for a one-line message."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value[:_SHOW_WIDTH + 1], ensure_ascii=False)
     elif isinstance(value, float | int):
         text = repr(value)
     elif isinstance(value, datetime.date | datetime.time):
         text = value.isoformat()
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+        items = list(value.items())[:_SHOW_WIDTH]   # no more can fit
+        text = ("{...}" if depth >= _SHOW_DEPTH and value else
+                "{" + ", ".join(f"{k} = {_show(v, depth + 1)}" for k, v in items) + "}")
     elif isinstance(value, list | tuple):
-        text = "[" + ", ".join(_show(v) for v in value) + "]"
+        text = ("[...]" if depth >= _SHOW_DEPTH and value else
+                "[" + ", ".join(_show(v, depth + 1) for v in value[:_SHOW_WIDTH]) + "]")
     else:
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= _SHOW_WIDTH else text[:_SHOW_WIDTH - 3] + "..."
 
 
 def _names(names: tuple[str, ...] | list[str]) -> str:

@@ -36,7 +36,6 @@ import dataclasses
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,11 @@ from scenarios.loader import (
     _error,
     _field_value,
     _show,
+    is_file,
+    parse_toml,
     read_text,
 )
-from sim.policy import SIGNAL_REGISTRY, SIGNALS, Policy
+from sim.policy import POLICY_REGISTRY, SIGNAL_REGISTRY, SIGNALS, Policy
 
 __all__ = ["POLICIES_DIR", "list_policy_presets", "load_policy", "loads_policy"]
 
@@ -89,25 +90,21 @@ def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
     text_name = os.fspath(name_or_path)
     bare = isinstance(name_or_path, str) and not any(
         sep in text_name for sep in ("/", "\\", os.sep)) and not text_name.endswith(".toml")
+    names = ", ".join(_preset_names() + sorted(POLICY_REGISTRY)) or "(none)"
     if bare:
         path = POLICIES_DIR / f"{text_name}.toml"
-        if not path.is_file():
-            from sim.policy import POLICY_REGISTRY
-
-            names = ", ".join(_preset_names() + sorted(POLICY_REGISTRY)) or "(none)"
-            raise _error(str(path), None, f"no policy named {json.dumps(text_name)}", names)
+        if not is_file(path):
+            raise _error(str(path), None,
+                         f"no policy named {json.dumps(text_name, ensure_ascii=False)}", names)
     else:
         path = Path(name_or_path)
-    return loads_policy(read_text(path, "policy"), os.fspath(path))
+    allowed = f"a policy name ({names}) or the path of an existing, readable UTF-8 TOML file"
+    return loads_policy(read_text(path, "policy", allowed), os.fspath(path))
 
 
 def loads_policy(text: str, source: str = "<string>") -> Policy:
     """Validate policy TOML text held in memory (see :func:`load_policy`)."""
-    try:
-        document = tomllib.loads(text)
-    except ValueError as exc:
-        raise _error(source, None, f"invalid TOML: {exc}") from None
-    return _build_policy(document, source)
+    return _build_policy(parse_toml(text, source), source)
 
 
 def _build_policy(document: dict[str, Any], source: str) -> Policy:
@@ -148,12 +145,12 @@ def _check_policy(policy: Policy, source: str) -> None:
                          keys=(f"{key}.min_dte", f"{key}.max_dte"))
         if layer.instrument == "vix_call_spread" and layer.short_offset <= layer.long_offset:
             raise _error(source, f"{key}.short_offset", f"{key}.short_offset = "
-                         f"{layer.short_offset:g} is not above long_offset = "
+                         f"{layer.short_offset:g} is not above {key}.long_offset = "
                          f"{layer.long_offset:g}", "short_offset > long_offset",
                          keys=(f"{key}.short_offset", f"{key}.long_offset"))
         if layer.instrument == "spx_put_spread" and layer.short_delta >= layer.long_delta:
             raise _error(source, f"{key}.short_delta", f"{key}.short_delta = "
-                         f"{layer.short_delta:g} is not below long_delta = "
+                         f"{layer.short_delta:g} is not below {key}.long_delta = "
                          f"{layer.long_delta:g}", "short_delta < long_delta",
                          keys=(f"{key}.short_delta", f"{key}.long_delta"))
         if layer.spread_width % 5:
@@ -175,7 +172,8 @@ def _check_policy(policy: Policy, source: str) -> None:
         trigger = layer.trigger
         if trigger.clear_level > trigger.threshold:
             raise _error(source, f"{key}.trigger.clear", f"{key}.trigger.clear = "
-                         f"{trigger.clear_level:g} is above threshold = {trigger.threshold:g}",
+                         f"{trigger.clear_level:g} is above {key}.trigger.threshold = "
+                         f"{trigger.threshold:g}",
                          "clear <= threshold", keys=(f"{key}.trigger.clear",
                                                      f"{key}.trigger.threshold"))
         for j, cond in enumerate(trigger.conditions):
@@ -193,7 +191,7 @@ def _check_policy(policy: Policy, source: str) -> None:
             if wrong_side:
                 rule = "off <= on for op '>'" if cond.op == ">" else "off >= on for op '<'"
                 raise _error(source, f"{ckey}.off", f"{ckey}.off = {cond.off_level:g} is on "
-                             f"the wrong side of on = {cond.on:g}", rule,
+                             f"the wrong side of {ckey}.on = {cond.on:g}", rule,
                              keys=(f"{ckey}.off", f"{ckey}.on"))
         seen.append(layer.name)
 

@@ -322,7 +322,10 @@ def run_command(args: argparse.Namespace) -> int:
         description=f"shrunk example of alvh check {args.policy}: {failure.error.invariant}")
     text = scenarios.dumps(case, comments=False)
     out = Path(args.out)
-    out.write_text(text, encoding="utf-8")
+    from sim.output import atomic_file
+
+    with atomic_file(out, "w") as handle:
+        handle.write(text)
     policy_arg = args.policy
     print(f"FAILED after {outcome.examples:,} passing examples "
           f"({outcome.seconds:.1f} s, shrunk):")

@@ -261,7 +261,7 @@ class MarketModel:
     ``vol_risk_premium = 0`` (the default) makes Q equal to P.
     """
 
-    spot0: float = param(5000.0, 0.0, None, lo_open=True, unit="index points",
+    spot0: float = param(5000.0, 0.0, 1e9, lo_open=True, unit="index points",
                          doc="SPX level at the first tick")
     variance0: float = param(0.025, 0.0, 4.0, unit="1/year (variance)",
                              doc="instantaneous variance v at the first tick (vol^2)")
@@ -573,7 +573,7 @@ class CondorSpec:
 class AccountSpec:
     """The trading account."""
 
-    initial_cash: float = param(100_000.0, 0.0, None, lo_open=True, unit="$",
+    initial_cash: float = param(100_000.0, 0.0, 1e15, lo_open=True, unit="$",
                                 doc="cash at the first tick")
 
 

@@ -1286,7 +1286,8 @@ def _vix_moments_kernel(today, path, days, variance, regime, mean_coef, second_c
         d = second - m * m
         var = d if (d >= 0.0 or d != d) else 0.0
         mean[n] = m
-        ratio[n] = var / (m * m) if m > 0 else 0.0
+        # m * m underflows to 0 below m ~ 1e-162 (a variance near 0): divide twice there.
+        ratio[n] = var / (m * m) if m * m > 0 else (var / m / m if m > 0 else 0.0)
 
 
 @njit(cache=True)

@@ -32,7 +32,7 @@ quick-ratio floor      right after every hedge opening order, ``cash >=
                        liquidity.min_quick_ratio x margin`` on every path it traded
 layer order            a layer opens (reason ``open``) only while the condor is open and
                        every layer it requires is open (a ``leverage`` layer: the first
-                       ``base`` layer); a roll needs the condor open
+                       ``base`` layer); a roll likewise
 no naked shorts        at the end of every tick, in every group of legs, each short
                        option is covered by long options of the same underlying, type
                        and expiry (contracts), and each short VIX future by a long one
@@ -864,7 +864,7 @@ def check_layer_order(result: BatchResult, policy: Any = None) -> int:
                         s in legs for s in range(groups.condor.start, groups.condor.stop)):
                     raise InvariantError(name, p, tick, f"{layer.name} ({reason}) traded "
                                          "while the condor was flat")
-                if reason == f"{layer.name} open":
+                if reason in (f"{layer.name} open", f"{layer.name} roll"):
                     for j in _required(groups.layers, i):
                         other, block = groups.layers[j]
                         if not any(s in legs for s in range(block.start, block.stop)):

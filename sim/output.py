@@ -6,9 +6,11 @@ Layout of ``DIR`` (``alvh run --out DIR``)::
     DIR/shards/shard-000012.parquet    per-path results of shard 12
     DIR/summary.json                   summary and column statistics (written last)
 
-Every file is written atomically: to a temporary file in the same folder,
-flushed and ``fsync``-ed, then renamed over its final name with
-``os.replace``; a reader (or a resumed run) sees a whole file or none. A shard
+Every file is written atomically: to a hidden temporary file in the same
+folder (``.NAME.XXXXXXXX.tmp``), flushed and ``fsync``-ed, then renamed over
+its final name with ``os.replace``; a reader (or a resumed run) sees a whole
+file or none, whenever the writer is killed. A killed writer may leave its
+hidden temporary file behind; a resumed run removes them. A shard
 file's schema metadata records the run's identity and the shard index, and a
 resumed run takes a shard file only if it reads whole, belongs to the run and
 holds exactly the shard's paths.
@@ -17,8 +19,10 @@ holds exactly the shard's paths.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,30 +45,40 @@ class OutputError(ValueError):
     """An output folder that cannot be used for the requested run."""
 
 
+#: Prefix and suffix of the temporary files of :func:`atomic_file` (``.NAME.XXXX.tmp``).
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".", ".tmp"
+
+
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
+def atomic_file(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success fsync it and rename it to ``path``.
 
     Parameters
     ----------
-    path : Path
-        Final name of the file.
+    path : str or Path
+        Final name of the file; its folder must exist.
     mode : str
         ``"wb"`` or ``"w"`` (text, UTF-8).
 
     Yields
     ------
     file object
-        The temporary file, to write to. If the block raises, the temporary
-        file is removed and ``path`` is left as it was.
+        The temporary file (``.NAME.XXXXXXXX.tmp`` in the same folder), to
+        write to. If the block raises, the temporary file is removed and
+        ``path`` is left as it was; if the process is killed, ``path`` is
+        left as it was and the hidden temporary file may remain. The file
+        gets the permissions a plain ``open`` would give it (``0o666`` less
+        the umask), or those of the file it replaces.
     """
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.",
+                                     suffix=TEMPORARY_SUFFIX)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
+            os.fchmod(handle.fileno(), _permissions(path))
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
@@ -72,6 +86,37 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
             os.unlink(temporary)
         raise
     _fsync_folder(path.parent)
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file left by :func:`atomic_file`."""
+    name = path.name
+    return (name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX)
+            and name.count(".") >= 3)
+
+
+def _permissions(path: Path) -> int:
+    """Mode bits for a new file at ``path``: those of the file replaced, else 0o666 & ~umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+@functools.cache
+def _umask() -> int:
+    # /proc tells the umask without changing it; os.umask would, for a moment, for
+    # every thread of the process.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -115,10 +160,55 @@ class RunFolder:
         """Whether the folder already holds a run."""
         return self.manifest_path.is_file()
 
-    def create(self, manifest: dict[str, Any]) -> None:
+    def prepare(self, shards: bool = True) -> None:
+        """Make the folder (and its ``shards`` folder) and check that files can be written.
+
+        Called before anything is simulated, so that a bad ``--out`` fails at once.
+
+        Raises
+        ------
+        OutputError
+            If the folder is a file, cannot be created, or is not writable.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputError(f"{self.root}: exists and is not a folder; allowed: a new or "
+                              "empty folder, or the folder of a run to resume")
+        for folder in (self.root, self.shards) if shards else (self.root,):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"{folder}: cannot create the folder "
+                                  f"({exc.strerror or type(exc).__name__})") from None
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=TEMPORARY_PREFIX,
+                                         suffix=TEMPORARY_SUFFIX)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise OutputError(f"{self.root}: cannot write in the folder "
+                              f"({exc.strerror or type(exc).__name__})") from None
+
+    def create(self, manifest: dict[str, Any], shards: bool = True) -> None:
         """Make the folders and write the manifest (before any shard)."""
-        self.shards.mkdir(parents=True, exist_ok=True)
+        self.prepare(shards)
         self.write_json(MANIFEST, manifest)
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete the temporary files that killed writers left; returns them.
+
+        Only names of :func:`atomic_file` temporaries (``.NAME.XXXX.tmp``) in
+        the folder and its ``shards`` folder are touched.
+        """
+        removed = []
+        for folder in (self.root, self.shards):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if is_temporary(path) and path.is_file():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
 
     def write_json(self, name: str, document: dict[str, Any]) -> None:
         """Write ``DIR/name`` as indented JSON, atomically."""

@@ -39,10 +39,19 @@ bit, on a laptop or a cluster:
   size) reads the shard files that are there and whole, runs the others,
   and gives the same numbers as a run that was never interrupted. The
   folder's shard layout is kept; the backend and workers may differ.
+  Temporary files that a killed run left are removed first.
+- **Manifest.** ``manifest.json`` holds everything needed to run the same
+  numbers again (``alvh rerun``, :mod:`sim.rerun`): the tool and package
+  versions, the scenario as TOML and its hash, the policy as TOML (or, for
+  agents and policies built in Python, their names and factories, marked as
+  not reproducible from the file alone), the seed, the path count, the
+  shard layout, the backend and workers. With ``write_shards=False`` the
+  folder is a light run record: manifest and summary, no shard files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -50,8 +59,12 @@ import hashlib
 import json
 import os
 import pickle
+import platform
+import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,15 +90,22 @@ from sim.shards import (
 )
 
 __all__ = ["DEFAULT_AGENTS", "DEFAULT_POLICY", "PATHS_PER_BLOCK", "TICKS_PER_YEAR",
-           "BackendError", "RunError", "RunResult", "open_backend", "read_paths",
-           "resolve_backend", "run"]
+           "BackendError", "RunError", "RunResult", "default_record_folder",
+           "open_backend", "package_versions", "read_paths", "resolve_backend", "run",
+           "summary_document"]
 
 #: The agents of ``alvh run``: the non-trailed condor alone.
 DEFAULT_AGENTS: tuple[AgentFactory, ...] = (CondorAgent,)
 #: Policy of a run when neither ``policy`` nor ``agents`` is given.
 DEFAULT_POLICY = "none"
-#: Version of the output folder's layout.
-OUTPUT_FORMAT = 1
+#: Version of the output folder's layout (2: packages, policy TOML, light records).
+OUTPUT_FORMAT = 2
+#: Distributions whose versions a manifest records (those installed).
+RECORDED_PACKAGES = ("alvh", "numpy", "numba", "llvmlite", "scipy", "simpy", "pandas",
+                     "pyarrow", "dask", "distributed")
+#: Folder of the run records of ``alvh run`` without ``--out`` (relative to the
+#: working directory), unless the environment variable ``ALVH_RUNS_DIR`` names another.
+RUNS_DIR = "runs"
 
 
 class RunError(ValueError):
@@ -124,6 +144,9 @@ class RunResult:
     batches : list of BatchResult
         With ``keep_batches``: each shard's market, book (with its trade
         ledger) and agents, in shard order.
+    manifest : dict
+        The run's manifest (what ``manifest.json`` holds), also when no
+        folder was written; a resumed run gives the folder's.
     """
 
     scenario: Scenario
@@ -141,6 +164,7 @@ class RunResult:
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
     batches: list[BatchResult] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shard_size(self) -> int:
@@ -171,7 +195,7 @@ class RunResult:
         """
         if self.aggregate.keep_paths:
             return self.aggregate.table()
-        if self.out is not None:
+        if self.out is not None and (self.manifest.get("shards") or {}).get("files", True):
             return read_paths(self.out)
         raise RunError("this run kept no per-path table: pass keep_paths=True or out=DIR")
 
@@ -205,6 +229,9 @@ def read_paths(out: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     folder = RunFolder(out)
     manifest = folder.read_manifest()
     layout = _layout_of(manifest)
+    if not (manifest.get("shards") or {}).get("files", True):
+        raise OutputError(f"{folder.root}: a run record without shard files (alvh run without "
+                          "--out); run again with --out DIR to keep the per-path table")
     parts = []
     for index in range(layout.n_shards):
         table = folder.read_shard(index, manifest.get("run_id"), layout.shard_paths(index))
@@ -311,7 +338,31 @@ def open_backend(backend: str, n_shards: int, workers: int | None = None,
         n = default_workers() if workers is None else workers
         initializer = functools.partial(prepare_worker,
                                         numba_threads=max(1, default_workers() // n))
+    if name == "dask" and scheduler is None:
+        with _children_ignore_interrupts():
+            return make_backend(name, workers, scheduler, initializer=initializer)
     return make_backend(name, workers, scheduler, initializer=initializer)
+
+
+@contextlib.contextmanager
+def _children_ignore_interrupts() -> Iterator[None]:
+    """Start worker processes with Ctrl-C (SIGINT) ignored.
+
+    Ctrl-C reaches every process of the terminal's foreground group; the
+    workers of a Dask ``LocalCluster`` would each print a traceback. Started
+    with SIGINT ignored (an ignored signal stays ignored in a child, and
+    Python and asyncio then install no handler), they leave the interrupt to
+    this process, which shuts the cluster down. This process ignores SIGINT
+    only while the cluster starts.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def resolve_backend(name: str, n_shards: int, workers: int | None, can_pickle: bool) -> str:
@@ -331,6 +382,11 @@ def _scenario_text(scenario: Scenario) -> str:
     import scenarios
 
     return scenarios.dumps(scenario, comments=False)
+
+
+def tool_version() -> str:
+    """The installed version of this tool (``alvh``), or ``"unknown"``."""
+    return _tool_version()
 
 
 def _tool_version() -> str:
@@ -355,19 +411,84 @@ def _run_id(identity: dict[str, Any], layout: ShardLayout) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages the numbers depend on (those installed).
+
+    Returns
+    -------
+    dict of str to str
+        ``python`` and each of :data:`RECORDED_PACKAGES` found by
+        ``importlib.metadata``, in that order.
+    """
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _policy_record(policy: Any) -> dict[str, Any]:
+    """What the manifest says of a policy: its TOML when it has one, else its factories."""
+    from sim.policy import SIGNAL_REGISTRY, Policy
+
+    record: dict[str, Any] = {"name": policy.name,
+                              "description": getattr(policy, "description", ""),
+                              "sha256": policy_sha256(policy)}
+    if isinstance(policy, Policy):
+        from scenarios.writer import dumps_policy
+
+        record["source"] = policy.source
+        record["toml"] = dumps_policy(policy)
+        registered = sorted({c.signal for layer in policy.layers
+                             for c in layer.trigger.conditions if c.signal in SIGNAL_REGISTRY})
+        record["reproducible"] = not registered
+        if registered:
+            record["registered_signals"] = registered
+            record["note"] = ("its triggers read signals registered in Python; register them "
+                              "again before a rerun")
+        return record
+    factories = (policy.factories if isinstance(policy, AgentsPolicy)
+                 else tuple(policy.agent_factories()))
+    record["kind"] = type(policy).__qualname__
+    record["factories"] = [_factory_text(f) for f in factories]
+    record["toml"] = None
+    record["reproducible"] = False
+    record["note"] = ("agents or a policy built in Python: not reproducible from this file "
+                      "alone; pass the same policy to sim.rerun.rerun(..., policy=...)")
+    return record
+
+
+def _calendar_record(scenario: Scenario) -> dict[str, Any] | None:
+    """The event calendar CSV a scenario reads, kept so a rerun does not need the file."""
+    path = scenario.market.events.calendar
+    if path in ("generated", "none"):
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return {"path": path, "text": None, "sha256": None}
+    return {"path": path, "text": text, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 def _manifest(scenario: Scenario, scenario_text: str, policy: Any, seed: int,
-              layout: ShardLayout, backend: str, workers: int, run_id: str) -> dict[str, Any]:
+              layout: ShardLayout, backend: str, workers: int, run_id: str,
+              write_shards: bool = True) -> dict[str, Any]:
     return {
         "format": OUTPUT_FORMAT,
         "tool": "alvh",
         "version": _tool_version(),
+        "packages": package_versions(),
+        "platform": {"system": platform.platform(), "machine": platform.machine()},
         "run_id": run_id,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scenario": {"name": scenario.name, "source": scenario.source,
                      "sha256": hashlib.sha256(scenario_text.encode()).hexdigest(),
-                     "toml": scenario_text},
-        "policy": {"name": policy.name, "description": getattr(policy, "description", ""),
-                   "sha256": policy_sha256(policy)},
+                     "toml": scenario_text, "calendar": _calendar_record(scenario)},
+        "policy": _policy_record(policy),
         "seed": seed,
         "n_paths": layout.n_paths,
         "n_days": scenario.simulation.n_days,
@@ -376,7 +497,7 @@ def _manifest(scenario: Scenario, scenario_text: str, policy: Any, seed: int,
         "seeding": "block k: numpy.random.default_rng(SeedSequence(seed).spawn(n_blocks)[k])",
         "shards": {"count": layout.n_shards, "paths_per_shard": layout.shard_size,
                    "blocks_per_shard": layout.blocks_per_shard,
-                   "files": "shards/shard-{index:06d}.parquet"},
+                   "files": "shards/shard-{index:06d}.parquet" if write_shards else None},
         "columns": f"{PATH_COLUMN} (index of the path in the run), then sim.metrics.path_results",
         "backend": backend,
         "workers": workers,
@@ -384,11 +505,60 @@ def _manifest(scenario: Scenario, scenario_text: str, policy: Any, seed: int,
 
 
 def _manifest_identity(manifest: dict[str, Any]) -> dict[str, Any]:
-    policy = manifest.get("policy") or {}
-    return {"scenario_sha256": (manifest.get("scenario") or {}).get("sha256"),
+    def table(key: str) -> dict[str, Any]:
+        value = manifest.get(key)
+        return value if isinstance(value, dict) else {}
+
+    policy = table("policy")
+    return {"scenario_sha256": table("scenario").get("sha256"),
             "policy": policy.get("name"), "policy_sha256": policy.get("sha256"),
             "seed": manifest.get("seed"), "n_paths": manifest.get("n_paths"),
             "paths_per_block": manifest.get("paths_per_block")}
+
+
+def default_record_folder(scenario: Scenario, policy_name: str,
+                          root: str | os.PathLike[str] | None = None) -> Path:
+    """A new, empty folder for the run record of ``alvh run`` without ``--out``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    policy_name : str
+    root : str or Path, optional
+        Parent folder; default ``$ALVH_RUNS_DIR``, else :data:`RUNS_DIR`
+        (``runs``) in the working directory.
+
+    Returns
+    -------
+    Path
+        ``ROOT/YYYYMMDD-HHMMSS-<scenario>-<policy>`` (UTC), created, with
+        ``-2``, ``-3``... appended when the name is taken.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be created.
+    """
+    root = Path(root if root is not None else os.environ.get("ALVH_RUNS_DIR") or RUNS_DIR)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:40] or "x"
+
+    base = f"{stamp}-{slug(scenario.name)}-{slug(policy_name)}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            folder = root / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return folder
+    except OSError as exc:
+        raise OutputError(f"{root}: cannot create a run record folder "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    raise OutputError(f"{root}: cannot find a free name for a run record folder")
 
 
 def _layout_of(manifest: dict[str, Any]) -> ShardLayout:
@@ -431,7 +601,8 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
         keep_paths: bool | None = None, progress: bool = False, check_identity: bool = True,
         keep_batches: bool = False, batch_size: int | None = None,
         shard_hook: Callable[[int], None] | None = None,
-        on_shard: Callable[[int, int], None] | None = None) -> RunResult:
+        on_shard: Callable[[int, int], None] | None = None,
+        write_shards: bool = True) -> RunResult:
     """Simulate a scenario on ``n_paths`` paths, shard by shard, and aggregate the results.
 
     Parameters
@@ -459,7 +630,8 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
         Address of an existing Dask scheduler (backend ``dask``).
     out : str or Path, optional
         Output folder: ``manifest.json``, ``shards/shard-NNNNNN.parquet``,
-        ``summary.json``. None: nothing is written.
+        ``summary.json``. None: nothing is written (the manifest is still
+        in ``RunResult.manifest``).
     resume : bool
         Continue the run in ``out`` (same scenario, policy, seed, paths):
         shards whose file is whole are read, the others run.
@@ -484,6 +656,9 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
     on_shard : callable, optional
         ``on_shard(shard_index, paths_done)`` in this process after each
         shard is aggregated.
+    write_shards : bool
+        With ``out``: write the shard files (default), or only
+        ``manifest.json`` and ``summary.json`` (a light run record).
 
     Returns
     -------
@@ -531,6 +706,9 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
                      f"(whole blocks of {layout.block_size})")
 
     folder = RunFolder(out) if out is not None else None
+    if folder is not None and folder.root.exists() and not folder.root.is_dir():
+        raise OutputError(f"{folder.root}: exists and is not a folder; allowed: a new or empty "
+                          "folder, or the folder of a run to resume")
     scenario_text = _scenario_text(scenario)
     identity = _identity(hashlib.sha256(scenario_text.encode()).hexdigest(), resolved, seed,
                          layout)
@@ -548,10 +726,17 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
         if folder_layout != layout:
             notes = [f"resumed with the folder's shards of {folder_layout.shard_size:,} paths"]
             layout = folder_layout
+        if write_shards and not (manifest.get("shards") or {}).get("files", True):
+            raise RunError(f"{folder.manifest_path}: cannot resume: the folder is a run record "
+                           "without shard files; run again with another --out folder")
+        write_shards = bool((manifest.get("shards") or {}).get("files", True)) and write_shards
+        folder.remove_temporaries()
     run_id = _run_id(identity, layout)
+    if folder is not None:
+        folder.prepare(shards=write_shards)   # a bad folder fails before any simulation
 
-
-    keep_paths = folder is None if keep_paths is None else keep_paths
+    if keep_paths is None:
+        keep_paths = folder is None or not write_shards
     aggregate = PathAggregate(n_paths, layout.block_size, keep_paths=keep_paths)
     todo = list(range(layout.n_shards))
     resumed = 0
@@ -579,14 +764,16 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
         with open_backend(backend if tasks else "serial", len(tasks), workers, scheduler,
                           (resolved, shard_hook)) as executor:
             description = executor.describe()
-            if folder is not None and manifest is None:
-                folder.create(_manifest(scenario, scenario_text, resolved, seed, layout,
-                                        executor.name, executor.workers, run_id))
+            if manifest is None:
+                manifest = _manifest(scenario, scenario_text, resolved, seed, layout,
+                                     executor.name, executor.workers, run_id, write_shards)
+                if folder is not None:
+                    folder.create(manifest, shards=write_shards)
             for output in executor.map_unordered(run_shard, tasks):
                 index, table = output.index, output.tables[resolved.name]
                 if keep_batches:
                     kept[index] = output.batches[resolved.name]
-                if folder is not None:
+                if folder is not None and write_shards:
                     folder.write_shard(index, table, run_id)
                 aggregate.add(output.first_path, table)
                 del output, table
@@ -601,13 +788,18 @@ def run(scenario: Scenario, n_paths: int | None = None, seed: int | None = None,
                        out=folder.root if folder is not None else None,
                        shards_run=len(tasks), shards_resumed=resumed,
                        paths_run=aggregate.paths_done - paths_resumed, run_id=run_id,
-                       notes=notes, batches=[kept[i] for i in sorted(kept)])
+                       notes=notes, batches=[kept[i] for i in sorted(kept)], manifest=manifest)
     if folder is not None:
-        folder.write_json("summary.json", _summary_document(result))
+        folder.write_json("summary.json", summary_document(result))
     return result
 
 
-def _summary_document(result: RunResult) -> dict[str, Any]:
+def summary_document(result: RunResult) -> dict[str, Any]:
+    """What ``summary.json`` holds: the summary rows and every column's statistics.
+
+    Non-finite values are written as ``null``; floats are written exactly
+    (``json`` uses the shortest text that reads back to the same float).
+    """
     return {
         "run_id": result.run_id,
         "summary": [{"metric": r.metric, "unit": r.unit, "value": _finite(r.value),

@@ -17,8 +17,9 @@ on all paths at once:
    ``close_with_condor``), profit target (gain >= ``profit_target`` x the
    layer's max loss at entry), VIX back under its entry level less
    ``vix_unwind_margin``, the trigger cleared (``unwind_on_clear``), and
-   time: at ``roll_dte`` days to expiry the layer is rolled to a new expiry if
-   its trigger still holds (*time shifting*), else closed.
+   time: at ``roll_dte`` days to its first leg's expiry the layer is rolled to
+   a new expiry if its trigger still holds and the layers it requires are
+   open (*time shifting*), else closed.
 3. **Size shrink** (policy ``[shrink]``): once per condor, when realized vol
    exceeds implied by the margin, publish ``condor.shrink`` (payload
    ``scale``) for the condor to cut its size.
@@ -378,7 +379,13 @@ class HedgeAgent(Agent):
             if mask.any():
                 self._close(view, i, mask, name)
                 if name == "roll":
-                    self.rolls[i] += self._open(view, i, mask, "roll")
+                    # A layer rolls only where the layers it requires are open
+                    # (a leverage layer never outlives its base layer's episode);
+                    # elsewhere the roll is a close.
+                    for j in self.required[i]:
+                        mask = mask & ~book.is_flat(self.blocks[j])
+                    if mask.any():
+                        self.rolls[i] += self._open(view, i, mask, "roll")
 
     def _gain(self, view, i: int, live: np.ndarray) -> np.ndarray:
         """Dollars the layer's legs have gained since they were opened (at mid), on ``live``."""

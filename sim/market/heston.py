@@ -98,6 +98,10 @@ XI_DETERMINISTIC = 1e-6
 # psi below this is a point mass at the mean (2/psi would overflow).
 _PSI_FLOOR = 1e-300
 
+# Smallest spot (index points): exp(ln S) underflows to 0 below ln S ~ -745 after a
+# run of extreme crash jumps, and S = 0 (ln S = -inf) breaks every return downstream.
+_MIN_SPOT = 2.2250738585072014e-308   # the smallest normal float
+
 # Below this kappa*dt the closed form of (1 - a)/x cancels (error ~ 1e-16/x);
 # its Taylor series is used instead.
 _SERIES_CUTOFF = 1e-2
@@ -128,7 +132,10 @@ def vix_jump_term(model: MarketModel) -> float:
     if model.jump_intensity == 0.0:
         return 0.0
     mbar, mean_log_jump = _jump_moments(model)
-    return 2.0 * model.jump_intensity * (mbar - mean_log_jump)
+    # E[e^J] - 1 - E[J] >= 0 (Jensen), but for jumps of ~1e-8 or less the difference
+    # of the two rounded terms can come out a few ulps below 0 (then refused as a
+    # negative jump term by pricing.vix): floor it.
+    return max(2.0 * model.jump_intensity * (mbar - mean_log_jump), 0.0)
 
 
 def _jump_moments(model: MarketModel) -> tuple[float, float]:
@@ -496,7 +503,7 @@ def _svcj_step_kernel(
             log_return[i] = step
             log_spot[i] += step
             variance_next[i] = v_diffusive + jump_variance[i]
-            spot_next[i] = math.exp(log_spot[i])
+            spot_next[i] = max(math.exp(log_spot[i]), _MIN_SPOT)
             continue
 
         m = theta + (v - theta) * decay
@@ -535,7 +542,7 @@ def _svcj_step_kernel(
         log_return[i] = step
         log_spot[i] += step
         variance_next[i] = v_diffusive + jump_variance[i]
-        spot_next[i] = math.exp(log_spot[i])
+        spot_next[i] = max(math.exp(log_spot[i]), _MIN_SPOT)
 
 
 @njit(cache=True)

@@ -251,7 +251,9 @@ def _front_moments_kernel(variance, regime, steps, mean_coef, second_coef, mean,
                 d = second - m * m
                 var = d if (d >= 0.0 or d != d) else 0.0
                 mean[t, p, f] = m
-                ratio[t, p, f] = var / (m * m) if m > 0 else 0.0
+                # m * m underflows to 0 below m ~ 1e-162 (a variance near 0): divide twice.
+                ratio[t, p, f] = var / (m * m) if m * m > 0 else (var / m / m if m > 0
+                                                                   else 0.0)
 
 
 @njit(cache=True)

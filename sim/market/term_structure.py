@@ -513,10 +513,18 @@ def futures_from_moments(m: NDArray[np.float64], s2: NDArray[np.float64]
 
     The lognormal moment match ``100 sqrt(m) (1 + s2/m^2)^(-1/8)``; 0 where ``m <= 0``.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+    ratio = _relative_variance(m, s2)
     return np.where(m > 0, 100.0 * np.sqrt(np.maximum(m, 0.0)) * (1.0 + ratio) ** -0.125,
                     0.0)
+
+
+def _relative_variance(m: NDArray[np.float64], s2: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``s2 / m^2`` where ``m > 0``, else 0; ``s2 / m / m`` where ``m^2`` underflows to 0
+    (``m`` below ~1e-162, a variance near 0), which would give 0/0 = NaN."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        square = m * m
+        ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
+        return np.where((m > 0) & (square == 0), s2 / m / m, ratio)
 
 
 def model_vol_from_moments(m: NDArray[np.float64], s2: NDArray[np.float64], T_years: ArrayLike
@@ -526,9 +534,12 @@ def model_vol_from_moments(m: NDArray[np.float64], s2: NDArray[np.float64], T_ye
     0 where ``T <= 0`` or ``m <= 0``.
     """
     T = np.broadcast_to(np.asarray(T_years, dtype=np.float64), m.shape)
+    ratio = _relative_variance(m, s2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(m > 0, s2 / np.where(m > 0, m * m, 1.0), 0.0)
-        vol = np.sqrt(0.25 * np.log1p(ratio) / T)
+        spread = np.log1p(ratio)
+        # ratio = inf (s2 / m^2 overflows for m near 0): ln(s2 / m^2) from logs.
+        spread = np.where(np.isinf(spread), np.log(s2) - 2.0 * np.log(m), spread)
+        vol = np.sqrt(0.25 * spread / T)
     return np.where((T > 0) & (m > 0), vol, 0.0)
 
 

@@ -60,7 +60,7 @@ def test_strings_and_names_that_need_escaping():
 
 def test_floats_keep_every_digit():
     market = dataclasses.replace(Scenario("x", "y").market, rho=0.1 + 0.2 - 1.0, theta=5e-324,
-                                 spot0=1.7976931348623157e308, kappa=-0.0, xi=1e-17)
+                                 spot0=999999999.9999999, kappa=-0.0, xi=1e-17)
     scenario = Scenario(name="x", description="y", market=market, source="<string>")
     loaded = loads(dumps(scenario))
     assert loaded == scenario

@@ -10,6 +10,12 @@ import pytest
 from sim.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _run_records_in_tmp(tmp_path, monkeypatch):
+    """``alvh run`` without --out keeps a run record: here, not in the working directory."""
+    monkeypatch.setenv("ALVH_RUNS_DIR", str(tmp_path / "runs"))
+
+
 def test_run_prints_a_summary_with_units_and_wall_time(capsys):
     assert main(["run", "--paths", "30", "--seed", "1"]) == 0
     out = capsys.readouterr().out

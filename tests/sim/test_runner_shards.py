@@ -23,6 +23,13 @@ from sim.progress import ProgressBar
 from sim.runner import RunError, read_paths, run
 from sim.shards import PATHS_PER_BLOCK, ShardLayout, block_market, block_seed, shard_market
 
+
+@pytest.fixture(autouse=True)
+def _run_records_in_tmp(tmp_path, monkeypatch):
+    """``alvh run`` without --out keeps a run record: here, not in the working directory."""
+    monkeypatch.setenv("ALVH_RUNS_DIR", str(tmp_path / "runs"))
+
+
 N_DAYS = 20
 N_PATHS = 600          # blocks of 256, 256 and 88 paths
 SEED = 11
