@@ -25,6 +25,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -439,13 +442,28 @@ def prepare_worker(numba_threads: int | None = None) -> None:
     objects alive are moved out of the garbage collector's scans
     (``gc.freeze``), so the full collection after every shard costs
     milliseconds. Never called in the user's own process.
+
+    Ctrl-C (SIGINT to the terminal's process group) ends a local worker at
+    once and silently (exit status 130): the main process reports the
+    interrupt and abandons the run, and the shard the worker was running is
+    not written (shard files are atomic; ``--resume`` runs it again). A
+    worker started with SIGINT ignored (Dask's ``LocalCluster``) keeps
+    ignoring it.
     """
     global _freeze_after_shard
     _freeze_after_shard = True
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _exit_on_interrupt)
     if numba_threads is not None:
         import numba
 
         numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _exit_on_interrupt(signum: int, frame: Any) -> None:
+    """SIGINT handler of a worker process: exit now, without a traceback."""
+    os._exit(130)
 
 
 def _release_shard_memory() -> None:
