@@ -221,27 +221,10 @@ def search(policy: Any, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
 # ---------------------------------------------------------------------------
 
 
-def _whole(lowest: int, what: str):
-    """An argparse type: an integer >= ``lowest``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < lowest:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole(1, "a positive integer")
-_seed = _whole(0, "an integer >= 0")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``alvh check`` (``sim.cli`` builds the subparser)."""
+    from sim.cli import _positive_int, _seed
+
     parser.add_argument("policy", help="policy name or TOML file")
     parser.add_argument("--examples", type=_positive_int, default=DEFAULT_EXAMPLES,
                         metavar="N", help="generated scenarios to check (default "
