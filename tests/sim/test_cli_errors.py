@@ -246,6 +246,12 @@ def test_subprocess_bad_input_and_bug(tmp_path):
     assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
 
 
+def _default_interrupts() -> None:
+    # As at a terminal: a test run started in the background (``cmd &`` in a
+    # script) inherits SIGINT ignored, and a Python started so keeps ignoring it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_subprocess_ctrl_c_of_a_run_on_worker_processes(tmp_path):
     """SIGINT to the whole process group (what Ctrl-C does): one line, status 130."""
     env = {**os.environ, "ALVH_RUNS_DIR": str(tmp_path / "runs")}
@@ -253,7 +259,7 @@ def test_subprocess_ctrl_c_of_a_run_on_worker_processes(tmp_path):
         [sys.executable, "-m", "sim.cli", "run", "--paths", "50000", "--shard-size", "256",
          "--backend", "processes", "--workers", "2", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_default_interrupts)
     deadline = time.monotonic() + 60
     shards = tmp_path / "out" / "shards"
     while time.monotonic() < deadline and not (shards.is_dir() and any(shards.iterdir())):
