@@ -37,7 +37,7 @@
 ``alvh describe SCENARIO``
     print every parameter of a scenario with its unit and definition;
 ``alvh calibrate [--out FILE] [--seed S] [--paths N] [--days D] [--keep-smile]``
-    fit the regime model to the S&P 500 (1999-2018) and VIX (2014-2019)
+    fit the regime model to the S&P 500 (1999-2018) and VIX (2014-2018)
     daily closes shipped with the ``arch`` package, write the scenario file,
     and print the real-versus-simulated stylized facts.
 ``alvh replay [--start D] [--end D] [--policies P...] [--scenario S] [--out DIR]``
