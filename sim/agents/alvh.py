@@ -49,6 +49,7 @@ every tick the trigger stays on without room).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,7 +273,15 @@ class HedgeAgent(Agent):
         elif name == "condor_tested":
             value = np.where(self.condor.is_open, self.condor.tested.astype(float), np.nan)
         else:
-            value = SIGNAL_REGISTRY[name](view, self.condor)
+            function = SIGNAL_REGISTRY.get(name)
+            if function is None:
+                raise LookupError(
+                    f"policy {self.policy.name!r} reads signal {name!r}, which is not "
+                    f"registered in this process (pid {os.getpid()}): worker processes "
+                    "(backends 'processes' and 'dask') see only the signals registered "
+                    "when a module they import is imported; register it at the top level "
+                    "of such a module, or run with backend 'serial'")
+            value = function(view, self.condor)
         value = np.asarray(value, dtype=np.float64)
         self._signal_cache[name] = value
         return value

@@ -304,3 +304,15 @@ def test_a_registered_python_signal_drives_a_layer(hedge_scenario, hedge_market)
         assert opens[::2].sum() > 0 and opens[1::2].sum() == 0
     finally:
         SIGNAL_REGISTRY.pop("test_even_paths")
+
+
+def test_an_unregistered_python_signal_is_a_clear_error(hedge_scenario, hedge_market):
+    """What a worker process meets when a signal was registered only in the parent."""
+    alvh = load_policy("alvh")
+    trigger = Trigger(mode="all", conditions=(Condition(signal="not_registered_here", op=">",
+                                                        on=0.0),))
+    layer = dataclasses.replace(alvh.layers[0], trigger=trigger)
+    policy = dataclasses.replace(alvh, layers=(layer,))
+    with pytest.raises(LookupError, match="signal 'not_registered_here', which is not "
+                                          "registered in this process"):
+        run_policy(hedge_scenario, hedge_market, policy)
