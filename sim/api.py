@@ -56,6 +56,26 @@ def _policy(spec: Any):
     return resolve_policy(spec) if isinstance(spec, str | os.PathLike) else spec
 
 
+def _figure(build, *args):
+    """A ``sim.report`` figure builder's matplotlib ``Figure`` instead of its PNG bytes."""
+    from sim import report_figures
+
+    with report_figures.returning_figures():
+        return build(*args)
+
+
+def _check_label(which: str) -> None:
+    from sim.report import SAMPLE_LABELS
+
+    if which not in SAMPLE_LABELS:
+        raise ValueError(f"which = {which!r}; allowed: {', '.join(SAMPLE_LABELS)}")
+
+
+def _sample(report: Any, which: str) -> Any:
+    """The report's ``best``, ``median`` or ``worst`` sample path (``which`` checked)."""
+    return next(s for s in report.samples if s.label == which)
+
+
 class _Figures:
     """Figure methods shared by :class:`Run` and :class:`Comparison` (on a ScenarioReport)."""
 
@@ -72,50 +92,29 @@ class _Figures:
         -------
         matplotlib.figure.Figure
         """
-        from sim import report_figures as figures
+        from sim.report import pnl_distribution_png
 
-        name, columns = self._columns(scenario)
-        with figures.returning_figures():
-            return figures.distribution_figure(
-                {p: c["pnl"] for p, c in columns.items()}, "final P&L ($)",
-                f"{name}: final P&L per path, all paths")
+        return _figure(pnl_distribution_png, *self._columns(scenario))
 
     def plot_drawdown(self, scenario: str | None = None):
         """Histogram of the max drawdown per path ($), one outline per policy, all paths."""
-        from sim import report_figures as figures
+        from sim.report import drawdown_distribution_png
 
-        name, columns = self._columns(scenario)
-        with figures.returning_figures():
-            return figures.distribution_figure(
-                {p: c["max_drawdown"] for p, c in columns.items()}, "max drawdown ($)",
-                f"{name}: max drawdown per path, all paths")
+        return _figure(drawdown_distribution_png, *self._columns(scenario))
 
     def plot_equity_fan(self, scenario: str | None = None,
                         sample_paths: int = DEFAULT_SAMPLE_PATHS):
         """P&L percentiles (5/25/50/75/95, $) per tick over the first ``sample_paths`` paths."""
-        from sim import report_figures as figures
-        from sim.report import FAN_LEVELS
+        from sim.report import equity_fan_png
 
-        report = self._scenario_report(scenario, sample_paths)
-        k = next(iter(report.sample.values())).n_paths
-        with figures.returning_figures():
-            return figures.equity_fan_figure(
-                report.dates, {n: report.sample[n].pnl_percentiles for n in report.policies},
-                FAN_LEVELS, f"{report.name}: P&L over time, first {k:,} paths")
+        return _figure(equity_fan_png, self._scenario_report(scenario, sample_paths))
 
     def plot_hedges(self, scenario: str | None = None,
                     sample_paths: int = DEFAULT_SAMPLE_PATHS):
         """Mean cumulative hedge spend ($/path) and share of paths holding each layer (%)."""
-        from sim import report_figures as figures
+        from sim.report import hedge_activity_png
 
-        report = self._scenario_report(scenario, sample_paths)
-        k = next(iter(report.sample.values())).n_paths
-        with figures.returning_figures():
-            return figures.hedge_activity_figure(
-                report.dates, {n: report.sample[n].mean_spend for n in report.policies},
-                {n: report.sample[n].layer_share for n in report.policies
-                 if report.sample[n].layer_share},
-                f"{report.name}: hedges over time, first {k:,} paths")
+        return _figure(hedge_activity_png, self._scenario_report(scenario, sample_paths))
 
     def plot_sample_path(self, which: str = "worst", scenario: str | None = None,
                          sample_paths: int = DEFAULT_SAMPLE_PATHS):
@@ -127,32 +126,17 @@ class _Figures:
             ``best``, ``median`` or ``worst`` by final P&L of the focus policy
             (the last policy that is not the baseline), among all paths.
         """
-        from sim import report_figures as figures
-        from sim.report import SAMPLE_LABELS
+        from sim.report import sample_path_png
 
-        if which not in SAMPLE_LABELS:
-            raise ValueError(f"which = {which!r}; allowed: {', '.join(SAMPLE_LABELS)}")
+        _check_label(which)
         report = self._scenario_report(scenario, sample_paths)
-        sample = next(s for s in report.samples if s.label == which)
-        focus = sample.recordings[report.focus]
-        with figures.returning_figures():
-            return figures.sample_path_figure(
-                focus.market.dates, focus.market.spot[:, 0], focus.market.vix[:, 0],
-                focus.condor_strikes[:, :, 0],
-                {name: focus.layer_open[i, :, 0] for i, name in enumerate(focus.layer_names)},
-                {name: sample.recordings[name].pnl[:, 0] for name in report.policies},
-                report.focus, f"{report.name}: {which} path of {report.focus} "
-                              f"(path {sample.path:,}, mostly {sample.regime})")
+        return _figure(sample_path_png, report, _sample(report, which))
 
     def narrative(self, which: str = "worst", scenario: str | None = None,
                   sample_paths: int = DEFAULT_SAMPLE_PATHS) -> list[str]:
         """The report's sentences about the focus policy on the best, median or worst path."""
-        from sim.report import SAMPLE_LABELS
-
-        if which not in SAMPLE_LABELS:
-            raise ValueError(f"which = {which!r}; allowed: {', '.join(SAMPLE_LABELS)}")
-        report = self._scenario_report(scenario, sample_paths)
-        return list(next(s for s in report.samples if s.label == which).narrative)
+        _check_label(which)
+        return list(_sample(self._scenario_report(scenario, sample_paths), which).narrative)
 
 
 class Run(_Figures):
@@ -267,18 +251,12 @@ class Comparison(_Figures):
 
     def plot_differences(self, scenario: str | None = None):
         """Mean P&L difference vs the baseline ($/path) with 95% CIs, per regime group."""
-        from sim import report_figures as figures
+        from sim.report import differences_png
 
         name = self._scenario_name(scenario)
         diffs = self.result.differences
-        diffs = diffs[diffs["scenario"] == name]
-        labels = [f"{p} ({g})" for p, g in zip(diffs["policy"], diffs["regime"], strict=True)]
-        with figures.returning_figures():
-            return figures.differences_figure(
-                labels, diffs["mean P&L diff ($)"].to_numpy(),
-                diffs["P&L diff CI low ($)"].to_numpy(),
-                diffs["P&L diff CI high ($)"].to_numpy(), self.result.baseline,
-                f"{name}: paired differences")
+        return _figure(differences_png, name, diffs[diffs["scenario"] == name],
+                       self.result.baseline)
 
     def _scenario_name(self, scenario: str | None) -> str:
         names = [s.name for s in self.result.scenarios]

@@ -1028,6 +1028,73 @@ def _figure_html(figure_id: str, png: bytes, alt: str, caption: str) -> str:
             f"</figure>")
 
 
+# ------------------------------------------------------------------ figures
+def pnl_distribution_png(name: str, columns: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """Final P&L per path ($), one outline per policy, all paths (``columns[policy]["pnl"]``)."""
+    from sim import report_figures as figures
+
+    return figures.distribution_figure({p: c["pnl"] for p, c in columns.items()},
+                                       "final P&L ($)", f"{name}: final P&L per path, all paths")
+
+
+def drawdown_distribution_png(name: str, columns: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """Max drawdown per path ($), one outline per policy, all paths."""
+    from sim import report_figures as figures
+
+    return figures.distribution_figure({p: c["max_drawdown"] for p, c in columns.items()},
+                                       "max drawdown ($)",
+                                       f"{name}: max drawdown per path, all paths")
+
+
+def sample_size(report: ScenarioReport) -> int:
+    """Paths of the re-simulated time-series sample."""
+    return next(iter(report.sample.values())).n_paths
+
+
+def equity_fan_png(report: ScenarioReport) -> bytes:
+    """P&L percentiles per tick over the sample, one panel per policy."""
+    from sim import report_figures as figures
+
+    return figures.equity_fan_figure(
+        report.dates, {n: report.sample[n].pnl_percentiles for n in report.policies},
+        FAN_LEVELS, f"{report.name}: P&L over time, first {sample_size(report):,} paths")
+
+
+def hedge_activity_png(report: ScenarioReport) -> bytes:
+    """Mean cumulative hedge spend and share of the sample holding each layer, per tick."""
+    from sim import report_figures as figures
+
+    return figures.hedge_activity_figure(
+        report.dates, {n: report.sample[n].mean_spend for n in report.policies},
+        {n: report.sample[n].layer_share for n in report.policies
+         if report.sample[n].layer_share},
+        f"{report.name}: hedges over time, first {sample_size(report):,} paths")
+
+
+def differences_png(name: str, diffs: pd.DataFrame, baseline: str) -> bytes:
+    """Mean P&L difference vs the baseline with its 95% CI, per policy and regime group."""
+    from sim import report_figures as figures
+
+    labels = [f"{p} ({g})" for p, g in zip(diffs["policy"], diffs["regime"], strict=True)]
+    return figures.differences_figure(
+        labels, diffs["mean P&L diff ($)"].to_numpy(), diffs["P&L diff CI low ($)"].to_numpy(),
+        diffs["P&L diff CI high ($)"].to_numpy(), baseline, f"{name}: paired differences")
+
+
+def sample_path_png(report: ScenarioReport, sample: SamplePath) -> bytes:
+    """SPX with the focus policy's strikes, VIX with its layers, and every policy's P&L."""
+    from sim import report_figures as figures
+
+    focus = sample.recordings[report.focus]
+    return figures.sample_path_figure(
+        focus.market.dates, focus.market.spot[:, 0], focus.market.vix[:, 0],
+        focus.condor_strikes[:, :, 0],
+        {name: focus.layer_open[i, :, 0] for i, name in enumerate(focus.layer_names)},
+        {name: sample.recordings[name].pnl[:, 0] for name in report.policies},
+        report.focus, f"{report.name}: {sample.label} path of {report.focus} "
+                      f"(path {sample.path:,}, mostly {sample.regime})")
+
+
 def _scenario_html(report: ScenarioReport, tables: dict[str, pd.DataFrame],
                    tables_dir: str) -> str:
     from sim import report_figures as figures
@@ -1047,39 +1114,25 @@ def _scenario_html(report: ScenarioReport, tables: dict[str, pd.DataFrame],
             _table_html(tables["summary"], "summary", s,
                         f"Statistics over all {report.n_paths:,} paths, one row per policy "
                         f"(definitions: Method below)."))
-    pnl = {name: report.columns[name]["pnl"] for name in report.policies}
     section("pnl", "P&L distribution", _figure_html(
-        f"fig-{s}-pnl-distribution",
-        figures.distribution_figure(pnl, "final P&L ($)",
-                                    f"{report.name}: final P&L per path, all paths"),
+        f"fig-{s}-pnl-distribution", pnl_distribution_png(report.name, report.columns),
         f"Histogram of final P&L of each policy over all {report.n_paths:,} paths",
         "Share of paths per P&L bin for each policy (outlines), all paths; dotted lines "
         "are medians. Bins span the pooled 0.5th to 99.5th percentiles; paths beyond "
         "are counted in the edge bins."))
-    k = next(iter(report.sample.values())).n_paths
+    k = sample_size(report)
     section("equity", "Equity fan chart", _figure_html(
-        f"fig-{s}-equity-fan",
-        figures.equity_fan_figure(report.dates, {n: report.sample[n].pnl_percentiles
-                                                 for n in report.policies}, FAN_LEVELS,
-                                  f"{report.name}: P&L over time, first {k:,} paths"),
+        f"fig-{s}-equity-fan", equity_fan_png(report),
         "Fan chart of P&L over time: 5th, 25th, 50th, 75th and 95th percentiles per tick",
         f"P&L (equity minus initial cash, open legs at mid) at each tick over the run's "
         f"first {k:,} paths, re-simulated: median line, 25th-75th and 5th-95th percentile "
         f"bands. Data: {tables_dir}/equity_percentiles.csv."))
-    dd = {name: report.columns[name]["max_drawdown"] for name in report.policies}
     section("drawdown", "Drawdown distribution", _figure_html(
-        f"fig-{s}-drawdown-distribution",
-        figures.distribution_figure(dd, "max drawdown ($)",
-                                    f"{report.name}: max drawdown per path, all paths"),
+        f"fig-{s}-drawdown-distribution", drawdown_distribution_png(report.name, report.columns),
         "Histogram of the max drawdown of each policy over all paths",
         "Largest fall of equity from its running peak on each path, all paths."))
-    spend = {n: report.sample[n].mean_spend for n in report.policies}
-    layers = {n: report.sample[n].layer_share for n in report.policies
-              if report.sample[n].layer_share}
     section("hedges", "Hedge spend and layer activation over time", _figure_html(
-        f"fig-{s}-hedge-activity",
-        figures.hedge_activity_figure(report.dates, spend, layers,
-                                      f"{report.name}: hedges over time, first {k:,} paths"),
+        f"fig-{s}-hedge-activity", hedge_activity_png(report),
         "Mean cumulative hedge spend and share of paths holding each hedge layer, per tick",
         f"Left: cumulative hedge spend (premium paid on openings plus costs), mean over the "
         f"first {k:,} paths. Right: share of those paths holding each layer after the "
@@ -1106,13 +1159,9 @@ def _scenario_html(report: ScenarioReport, tables: dict[str, pd.DataFrame],
                 "FILE.html</code> for paired differences with confidence intervals.</p>")
     else:
         diffs = tables["differences"]
-        labels = [f"{p} ({g})" for p, g in zip(diffs["policy"], diffs["regime"], strict=True)]
         body = _figure_html(
             f"fig-{s}-paired-differences",
-            figures.differences_figure(labels, diffs["mean P&L diff ($)"].to_numpy(),
-                                       diffs["P&L diff CI low ($)"].to_numpy(),
-                                       diffs["P&L diff CI high ($)"].to_numpy(),
-                                       report.baseline, f"{report.name}: paired differences"),
+            differences_png(report.name, diffs, report.baseline),
             f"Mean P&L difference of each policy minus {report.baseline} with 95% CI",
             "Per regime group, mean over the same paths of P&L minus the baseline's, with "
             "its 95% percentile-bootstrap interval.")
@@ -1122,14 +1171,7 @@ def _scenario_html(report: ScenarioReport, tables: dict[str, pd.DataFrame],
     section("differences", "Paired differences", body)
     stories = []
     for sample in report.samples:
-        focus = sample.recordings[report.focus]
-        png = figures.sample_path_figure(
-            focus.market.dates, focus.market.spot[:, 0], focus.market.vix[:, 0],
-            focus.condor_strikes[:, :, 0],
-            {name: focus.layer_open[i, :, 0] for i, name in enumerate(focus.layer_names)},
-            {name: sample.recordings[name].pnl[:, 0] for name in report.policies},
-            report.focus, f"{report.name}: {sample.label} path of {report.focus} "
-                          f"(path {sample.path:,}, mostly {sample.regime})")
+        png = sample_path_png(report, sample)
         story = "".join(f"<li>{_esc(sentence)}</li>" for sentence in sample.narrative)
         stories.append(
             f'<div id="{s}-sample-{sample.label}"><h4>{sample.label.capitalize()} path: '
