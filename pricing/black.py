@@ -60,6 +60,7 @@ __all__ = [
     "bs_greeks_one",
     "bs_price",
     "bs_price_one",
+    "bs_price_terms",
     "norm_cdf",
     "norm_pdf",
     "norm_ppf",
@@ -163,6 +164,18 @@ def _has_nan(S, K, T, r, q, sigma):
 
 
 @njit(cache=True, error_model="numpy")
+def _intrinsic_delta(S, K, is_call):
+    """Delta at expiry: of the intrinsic value, a step with its midpoint (+-0.5) at the strike."""
+    if S > K:
+        step = 1.0
+    elif S < K:
+        step = 0.0
+    else:
+        step = 0.5
+    return step if is_call else step - 1.0
+
+
+@njit(cache=True, error_model="numpy")
 def _forward_step(fwd_pv, strike_pv):
     # N(d1) = N(d2) in the zero-variance limit: 1 in the money forward, 0 out,
     # 1/2 exactly at the money forward.
@@ -187,9 +200,20 @@ def bs_price_one(S, K, T, r, q, sigma, is_call):
         if is_call:
             return max(S - K, 0.0)
         return max(K - S, 0.0)
-    fwd_pv = S * math.exp(-q * T)
-    strike_pv = K * math.exp(-r * T)
-    total_vol = sigma * math.sqrt(T)
+    return bs_price_terms(S, K, sigma, is_call, S * math.exp(-q * T), K * math.exp(-r * T),
+                          math.sqrt(T), (r - q) * T)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def bs_price_terms(S, K, sigma, is_call, fwd_pv, strike_pv, sqrt_T, carry):
+    """``bs_price_one`` for ``T > 0`` and no NaN input, from its expiry terms.
+
+    ``fwd_pv = S e^{-qT}``, ``strike_pv = K e^{-rT}``, ``sqrt_T = sqrt(T)``,
+    ``carry = (r - q) T``: callers pricing many strikes of one expiry compute
+    them once (``sim.instruments``); the price is bit for bit
+    ``bs_price_one``'s, degenerate inputs included.
+    """
+    total_vol = sigma * sqrt_T
     if total_vol <= 0.0 or S <= 0.0 or K <= 0.0:
         if is_call:
             return max(fwd_pv - strike_pv, 0.0)
@@ -198,7 +222,7 @@ def bs_price_one(S, K, T, r, q, sigma, is_call):
         if is_call:
             return fwd_pv
         return strike_pv
-    d1 = (math.log(S / K) + (r - q) * T) / total_vol + 0.5 * total_vol
+    d1 = (math.log(S / K) + carry) / total_vol + 0.5 * total_vol
     d2 = d1 - total_vol
     if is_call:
         return fwd_pv * norm_cdf(d1) - strike_pv * norm_cdf(d2)
@@ -216,15 +240,7 @@ def bs_greeks_one(S, K, T, r, q, sigma, is_call):
     if _has_nan(S, K, T, r, q, sigma):
         return np.nan, np.nan, np.nan, np.nan
     if T <= 0.0:
-        # Delta of the intrinsic value, with the midpoint at the strike.
-        if S > K:
-            step = 1.0
-        elif S < K:
-            step = 0.0
-        else:
-            step = 0.5
-        delta = step if is_call else step - 1.0
-        return delta, 0.0, 0.0, 0.0
+        return _intrinsic_delta(S, K, is_call), 0.0, 0.0, 0.0
     sqrt_T = math.sqrt(T)
     dividend_discount = math.exp(-q * T)
     fwd_pv = S * dividend_discount
@@ -274,13 +290,7 @@ def bs_delta_one(S, K, T, r, q, sigma, is_call):
     if _has_nan(S, K, T, r, q, sigma):
         return np.nan
     if T <= 0.0:
-        if S > K:
-            step = 1.0
-        elif S < K:
-            step = 0.0
-        else:
-            step = 0.5
-        return step if is_call else step - 1.0
+        return _intrinsic_delta(S, K, is_call)
     sqrt_T = math.sqrt(T)
     dividend_discount = math.exp(-q * T)
     total_vol = sigma * sqrt_T

@@ -53,7 +53,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from pricing.black import bs_delta_one, bs_price_one, norm_cdf, norm_ppf
+from pricing.black import bs_delta_one, bs_price_one, bs_price_terms, norm_ppf
 from pricing.smile import smile_vol_one
 from pricing.svcj import log_contract_variance_one
 from pricing.vix import spx_atm_vol_one
@@ -844,21 +844,7 @@ def _bs_price_shared(S, K, T, r, q, sigma, is_call, fwd_pv, strike_discount, sqr
     """``bs_price_one(S, K, T, r, q, sigma, is_call)`` for ``T > 0`` with :func:`_expiry_terms`."""
     if S != S or K != K or T != T or r != r or q != q or sigma != sigma:
         return np.nan
-    strike_pv = K * strike_discount
-    total_vol = sigma * sqrt_T
-    if total_vol <= 0.0 or S <= 0.0 or K <= 0.0:
-        if is_call:
-            return max(fwd_pv - strike_pv, 0.0)
-        return max(strike_pv - fwd_pv, 0.0)
-    if total_vol == np.inf:
-        if is_call:
-            return fwd_pv
-        return strike_pv
-    d1 = (math.log(S / K) + carry) / total_vol + 0.5 * total_vol
-    d2 = d1 - total_vol
-    if is_call:
-        return fwd_pv * norm_cdf(d1) - strike_pv * norm_cdf(d2)
-    return strike_pv * norm_cdf(-d2) - fwd_pv * norm_cdf(-d1)
+    return bs_price_terms(S, K, sigma, is_call, fwd_pv, K * strike_discount, sqrt_T, carry)
 
 
 class KernelChoice:
