@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import re
 from typing import Any
@@ -29,7 +30,7 @@ def toml_value(value: Any) -> str:
     Floats use ``repr`` (the shortest text that reads back to the same float;
     ``inf`` and ``nan`` as TOML spells them), strings are basic strings with
     quotes, backslashes and control characters escaped, tuples and lists are
-    arrays.
+    arrays, dicts inline tables, dates and times their ISO form.
     """
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -41,8 +42,13 @@ def toml_value(value: Any) -> str:
         return repr(value)  # "inf", "-inf", "1e-05", "5000.0": all valid TOML floats
     if isinstance(value, str):
         return '"' + "".join(_escape(ch) for ch in value) + '"'
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     if isinstance(value, tuple | list):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{toml_key(key)} = {toml_value(item)}"
+                               for key, item in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} as a TOML value")
 
 

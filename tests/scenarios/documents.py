@@ -8,12 +8,11 @@ document's shape.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import math
 import typing
 from collections.abc import Iterator
 from typing import Any
 
+from scenarios.writer import toml_key, toml_value
 from sim.config import SECTIONS, RegimeChain, RegimeParams
 
 Entry = tuple[str, dataclasses.Field, Any]
@@ -49,42 +48,6 @@ SCALARS: list[Entry] = [e for e in FIELDS if e[0] not in SPECIAL] + OVERRIDES
 
 #: Dotted key -> default value from the dataclasses.
 DEFAULTS: dict[str, Any] = {key: f.default for key, f, _ in FIELDS}
-
-
-def _escape(ch: str) -> str:
-    # TOML basic strings: escape quote, backslash and control characters (DEL included).
-    if ch in '"\\' or ord(ch) < 0x20 or ord(ch) == 0x7F:
-        return f"\\u{ord(ch):04x}"
-    return ch
-
-
-def toml_value(value: Any) -> str:
-    """``value`` written as a TOML value (inline tables and arrays included)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)  # shortest round-trip form; valid TOML
-    if isinstance(value, str):
-        return '"' + "".join(_escape(ch) for ch in value) + '"'
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def toml_key(key: str) -> str:
-    """A table or key name, quoted unless it is a bare TOML key."""
-    bare = key and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in key)
-    return key if bare else toml_value(key)
 
 
 def document(overrides: dict[str, Any] | None = None, *, name: str = "test",

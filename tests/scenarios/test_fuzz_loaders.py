@@ -21,7 +21,6 @@ what reaches the deep checks.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 import os
 import tomllib
@@ -35,7 +34,7 @@ from hypothesis import strategies as st
 import scenarios
 from scenarios import ScenarioError, loads
 from scenarios.policy_loader import POLICIES_DIR, load_policy, loads_policy
-from scenarios.writer import dumps_policy
+from scenarios.writer import dumps_policy, toml_key, toml_value
 from sim.config import Scenario
 
 # Characters str.splitlines() breaks on: a message must show them escaped.
@@ -53,41 +52,6 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
 # ---------------------------------------------------------------------------
 # Writing any document as TOML (inline tables, so any nesting is one line)
 # ---------------------------------------------------------------------------
-
-
-def _escape(ch: str) -> str:
-    if ch in '"\\' or ord(ch) < 0x20 or ord(ch) == 0x7F:
-        return f"\\u{ord(ch):04x}"
-    return ch
-
-
-def toml_value(value: Any) -> str:
-    """``value`` as one TOML value; tables become inline tables."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + "".join(_escape(ch) for ch in value) + '"'
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}"
-                               for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def toml_key(key: str) -> str:
-    bare = key and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in key)
-    return key if bare else toml_value(key)
 
 
 def toml_text(document: dict[str, Any]) -> str:
