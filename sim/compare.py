@@ -694,7 +694,7 @@ class CompareResult:
                 shown = metrics if group == ALL_REGIMES else [
                     m for m in metrics if m in _REGIME_TEXT_ROWS]
                 title = _group_title("summary", group)
-                cells = {p: [_format(rows.at[p, m], m) for m in shown] for p in names}
+                cells = {p: [format_statistic(rows.at[p, m], m) for m in shown] for p in names}
                 lines += [*_render_block(title, shown, cells, width), ""]
             for group in diffs["regime"].unique():
                 rows = diffs[diffs["regime"] == group].set_index("policy")
@@ -718,8 +718,12 @@ def _group_title(what: str, group: str) -> str:
     return f"{what}, paths mostly in regime {group!r}"
 
 
-def _format(value: float, column: str) -> str:
-    """A statistic as text, by the unit in its column name."""
+def format_statistic(value: float, column: str) -> str:
+    """A statistic as text, by the unit in its column name.
+
+    ``($)`` and ``paths`` whole, ``%`` one decimal, anything else two; NaN
+    and None as ``-``; a value that rounds to zero without a sign.
+    """
     if value is None or not np.isfinite(value):
         return "-"
     if column == "paths":
@@ -736,17 +740,17 @@ def _format(value: float, column: str) -> str:
 
 def _difference_cells(row: pd.Series) -> list[str]:
     def ci(low: str, high: str, column: str) -> str:
-        a, b = _format(row[low], column), _format(row[high], column)
+        a, b = format_statistic(row[low], column), format_statistic(row[high], column)
         return "-" if a == "-" else f"[{a}, {b}]"
 
     return [
-        _format(row["paths"], "paths"),
-        _format(row["mean P&L diff ($)"], "($)"),
+        format_statistic(row["paths"], "paths"),
+        format_statistic(row["mean P&L diff ($)"], "($)"),
         ci("P&L diff CI low ($)", "P&L diff CI high ($)", "($)"),
-        _format(row["P&L diff > 0 (% of resamples)"], "%"),
-        _format(row["Sharpe diff"], "ratio"),
+        format_statistic(row["P&L diff > 0 (% of resamples)"], "%"),
+        format_statistic(row["Sharpe diff"], "ratio"),
         ci("Sharpe diff CI low", "Sharpe diff CI high", "ratio"),
-        _format(row["Sharpe rel. diff (%)"], "%"),
+        format_statistic(row["Sharpe rel. diff (%)"], "%"),
         ci("Sharpe rel. diff CI low (%)", "Sharpe rel. diff CI high (%)", "%"),
     ]
 

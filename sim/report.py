@@ -973,14 +973,10 @@ def format_cell(value: Any, column: str) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | np.integer):
         return f"{int(value):,}" if column != "tick" and column != "path" else str(int(value))
-    value = float(value)
-    if "($)" in column or "(contracts)" in column:
-        text = f"{value:,.0f}"
-    elif "%" in column:
-        text = f"{value:,.1f}"
-    else:
-        text = f"{value:,.2f}"
-    return text.lstrip("-") if not text.strip("-0.,") else text
+    from sim.compare import format_statistic
+
+    # Contracts are whole, as dollars are.
+    return format_statistic(float(value), "($)" if "(contracts)" in column else column)
 
 
 # --------------------------------------------------------------------- HTML
