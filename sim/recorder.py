@@ -84,7 +84,7 @@ class Recording:
         The batch's market (spot, VIX, regime, dates), not copied.
     initial_cash : float
         Cash of every path at the start, $.
-    equity, margin, hedge_spend : ndarray, shape (n_ticks, n_paths)
+    equity, cash, margin, hedge_spend : ndarray, shape (n_ticks, n_paths)
         $.
     layer_names : tuple of str
         Names of the hedge layers, in policy order (empty without a hedge agent).
@@ -105,6 +105,7 @@ class Recording:
     market: MarketPaths
     initial_cash: float
     equity: np.ndarray
+    cash: np.ndarray
     margin: np.ndarray
     hedge_spend: np.ndarray
     layer_names: tuple[str, ...]
@@ -165,7 +166,8 @@ class Recording:
         keep = [index]
         return Recording(
             market=self.market.select(index), initial_cash=self.initial_cash,
-            equity=self.equity[:, keep].copy(), margin=self.margin[:, keep].copy(),
+            equity=self.equity[:, keep].copy(), cash=self.cash[:, keep].copy(),
+            margin=self.margin[:, keep].copy(),
             hedge_spend=self.hedge_spend[:, keep].copy(), layer_names=self.layer_names,
             layer_open=self.layer_open[:, :, keep].copy(),
             condor_open=self.condor_open[:, keep].copy(),
@@ -195,6 +197,7 @@ class RecordingAgent(Agent):
         self.layer_names = (tuple(layer.name for layer in self.hedge.policy.layers)
                             if self.hedge is not None else ())
         self.equity = np.zeros((n_ticks, n))
+        self.cash = np.zeros((n_ticks, n))
         self.margin = np.zeros((n_ticks, n))
         self.hedge_spend = np.zeros((n_ticks, n))
         self.layer_open = np.zeros((len(self.layer_names), n_ticks, n), dtype=bool)
@@ -223,6 +226,7 @@ class RecordingAgent(Agent):
             yield env.timeout(0)
             t = view.tick
             self.equity[t] = book.equity
+            self.cash[t] = book.cash
             self.margin[t] = book.margin
             if self.hedge is not None:
                 self.hedge_spend[t] = self.hedge.spend
@@ -287,7 +291,8 @@ class SeriesRecorder:
             raise RuntimeError("nothing recorded: pass recorder.wrap(...) to simulate first")
         return Recording(
             market=agent.ctx.clock.market, initial_cash=agent.ctx.book.initial_cash,
-            equity=agent.equity, margin=agent.margin, hedge_spend=agent.hedge_spend,
+            equity=agent.equity, cash=agent.cash, margin=agent.margin,
+            hedge_spend=agent.hedge_spend,
             layer_names=agent.layer_names, layer_open=agent.layer_open,
             condor_open=agent.condor_open, condor_tested=agent.condor_tested,
             condor_strikes=agent.condor_strikes, contracts=agent.contracts,

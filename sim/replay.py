@@ -68,23 +68,22 @@ import functools
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pricing.vix import VIX_TAU, vix_squared_one
-from sim.agents.alvh import HedgeAgent
-from sim.agents.condor import LONG_CALL, LONG_PUT, SHORT_CALL, SHORT_PUT, CondorAgent
 from sim.config import MarketModel, Scenario
-from sim.engine import Agent, AgentFactory, Context, simulate
+from sim.engine import simulate
 from sim.market.calendar import TICKS_PER_YEAR
 from sim.market.events import event_flags
 from sim.market.heston import vix_jump_term
 from sim.market.paths import MarketPaths
 from sim.market.regimes import stationary_distribution, transition_matrix
 from sim.metrics import path_results
+from sim.recorder import STRIKE_NAMES, Recording, SeriesRecorder
 
 #: Policies replayed when none are named.
 DEFAULT_POLICIES = ("none", "alvh", "static-vix")
@@ -95,9 +94,6 @@ REGIME_WINDOW = 21
 #: Where the data come from, for messages and the report.
 DATA_NOTE = ("S&P 500 daily closes (arch.data.sp500, column Close) and VIX daily closes "
              "(arch.data.vix)")
-#: Order of the condor's strikes in the daily series.
-STRIKE_NAMES = ("long_put", "short_put", "short_call", "long_call")
-_STRIKE_LEGS = (LONG_PUT, SHORT_PUT, SHORT_CALL, LONG_CALL)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -616,104 +612,6 @@ def replay_market(scenario: Scenario, start: str | None = None, end: str | None 
                         notes=tuple(notes))
 
 
-# --------------------------------------------------------------------------- recording
-class DailyRecorder(Agent):
-    """Copies path 0's book and agent state after every tick's mark (reads only).
-
-    It waits for the ``mark`` phase, then for a zero-delay timeout, which
-    SimPy runs after every callback of the phase event: the book has marked
-    every leg by then, whatever order the processes waited in.
-
-    Parameters
-    ----------
-    ctx : Context
-    agents : list of Agent
-        The policy's agents, created before it; the first
-        :class:`~sim.agents.condor.CondorAgent` and
-        :class:`~sim.agents.alvh.HedgeAgent` among them are read.
-    """
-
-    def __init__(self, ctx: Context, agents: Sequence[Agent]) -> None:
-        self.condor = next((a for a in agents if isinstance(a, CondorAgent)), None)
-        self.hedge = next((a for a in agents if isinstance(a, HedgeAgent)), None)
-        n_ticks = ctx.clock.n_ticks
-        self.layer_names = (tuple(layer.name for layer in self.hedge.policy.layers)
-                            if self.hedge is not None else ())
-        self.equity = np.zeros(n_ticks)
-        self.cash = np.zeros(n_ticks)
-        self.margin = np.zeros(n_ticks)
-        self.hedge_spend = np.zeros(n_ticks)
-        self.layer_open = np.zeros((len(self.layer_names), n_ticks), dtype=bool)
-        self.contracts = np.zeros(n_ticks)
-        self.strikes = np.full((len(STRIKE_NAMES), n_ticks), np.nan)
-        super().__init__(ctx)
-
-    def run(self):
-        """After every mark: copy equity, cash, margin, hedge spend, layers and condor."""
-        env, clock, book = self.ctx.env, self.ctx.clock, self.ctx.book
-        while True:
-            view = yield clock.phase("mark")
-            yield env.timeout(0)
-            t = view.tick
-            self.equity[t] = book.equity[0]
-            self.cash[t] = book.cash[0]
-            self.margin[t] = book.margin[0]
-            if self.hedge is not None:
-                self.hedge_spend[t] = self.hedge.spend[0]
-                for i, block in enumerate(self.hedge.blocks):
-                    self.layer_open[i, t] = not book.is_flat(block)[0]
-            if self.condor is not None:
-                self.contracts[t] = self.condor.contracts[0] if self.condor.is_open[0] else 0.0
-                start = self.condor.block.start
-                for row, leg in enumerate(_STRIKE_LEGS):
-                    if book.active[start + leg, 0]:
-                        self.strikes[row, t] = book.strike[start + leg, 0]
-
-    def slot_owners(self) -> dict[int, str]:
-        """Book slot -> ``"condor"`` or the layer name that holds it."""
-        owners: dict[int, str] = {}
-        if self.condor is not None:
-            owners.update(dict.fromkeys(range(self.condor.block.start,
-                                              self.condor.block.stop), "condor"))
-        if self.hedge is not None:
-            for name, block in zip(self.layer_names, self.hedge.blocks, strict=True):
-                owners.update(dict.fromkeys(range(block.start, block.stop), name))
-        return owners
-
-
-def recorded(factories: Iterable[AgentFactory]
-             ) -> tuple[tuple[AgentFactory, ...], Callable[[], DailyRecorder]]:
-    """A policy's agent factories with a :class:`DailyRecorder` appended.
-
-    Returns
-    -------
-    factories : tuple of callables
-        To pass to :func:`sim.engine.simulate`.
-    recorder : callable
-        Returns the recorder once the simulation has run.
-    """
-    made: list[Agent] = []
-    holder: list[DailyRecorder] = []
-
-    def noted(factory: AgentFactory) -> AgentFactory:
-        def make(ctx: Context) -> Agent:
-            agent = factory(ctx)
-            made.append(agent)
-            return agent
-        return make
-
-    def recorder(ctx: Context) -> Agent:
-        holder.append(DailyRecorder(ctx, list(made)))
-        return holder[0]
-
-    def get() -> DailyRecorder:
-        if not holder:
-            raise RuntimeError("the replay has not run")
-        return holder[0]
-
-    return (*(noted(f) for f in factories), recorder), get
-
-
 # --------------------------------------------------------------------------- replay
 @dataclass
 class PolicyReplay:
@@ -847,28 +745,31 @@ def replay(scenario: Scenario | str = DEFAULT_SCENARIO,
     market = built.market
     runs = []
     for policy in loaded:
-        factories, recorder_of = recorded(policy.agent_factories())
-        batch = simulate(scenario, market, factories, check_identity=True)
-        rec = recorder_of()
+        recorder = SeriesRecorder()
+        batch = simulate(scenario, market, recorder.wrap(policy.agent_factories()),
+                         check_identity=True)
+        rec = recorder.recording.path(0)
         totals = {k: float(np.asarray(v)[0]) for k, v in path_results(batch).items()}
         series = _series(built, rec, scenario.account.initial_cash)
         runs.append(PolicyReplay(
             name=policy.name, description=getattr(policy, "description", ""),
             layer_names=rec.layer_names,
-            layer_instruments=tuple(layer.instrument for layer in rec.hedge.policy.layers)
-            if rec.hedge is not None else (),
+            layer_instruments=tuple(layer.instrument for layer in getattr(policy, "layers", ())),
             series=series, totals=totals,
-            trades=batch.book.ledger.records(), owners=rec.slot_owners(),
+            trades=batch.book.ledger.records(),
+            owners={slot: owner for slot, owner in enumerate(rec.slot_owner) if owner},
             initial_cash=float(scenario.account.initial_cash)))
     return ReplayResult(scenario=scenario, replay=built, policies=runs,
                         wall_seconds=time.perf_counter() - started)
 
 
-def _series(built: ReplayMarket, rec: DailyRecorder, initial_cash: float
+def _series(built: ReplayMarket, rec: Recording, initial_cash: float
             ) -> dict[str, np.ndarray]:
+    """The daily series of a replay from its one-path recording."""
     market = built.market
     names = np.array(market.regime_names, dtype=object)
-    peak = np.maximum.accumulate(np.maximum(rec.equity, initial_cash))
+    equity = rec.equity[:, 0]
+    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
     series: dict[str, np.ndarray] = {
         "date": market.dates.astype(str),
         "spx": market.spot[:, 0].copy(),
@@ -876,18 +777,18 @@ def _series(built: ReplayMarket, rec: DailyRecorder, initial_cash: float
         "model_vix": built.model_vix.copy(),
         "variance": market.variance[:, 0].copy(),
         "regime": names[market.regime[:, 0].astype(np.int64)],
-        "equity": rec.equity.copy(),
-        "pnl": rec.equity - initial_cash,
-        "drawdown": peak - rec.equity,
-        "cash": rec.cash.copy(),
-        "margin": rec.margin.copy(),
-        "hedge_spend": rec.hedge_spend.copy(),
-        "condor_contracts": rec.contracts.copy(),
+        "equity": equity.copy(),
+        "pnl": equity - initial_cash,
+        "drawdown": peak - equity,
+        "cash": rec.cash[:, 0].copy(),
+        "margin": rec.margin[:, 0].copy(),
+        "hedge_spend": rec.hedge_spend[:, 0].copy(),
+        "condor_contracts": np.where(rec.condor_open[:, 0], rec.contracts[:, 0], 0.0),
     }
     for row, name in enumerate(STRIKE_NAMES):
-        series[name] = rec.strikes[row].copy()
+        series[name] = rec.condor_strikes[row, :, 0].copy()
     for i, name in enumerate(rec.layer_names):
-        series[f"layer_{name}"] = rec.layer_open[i].astype(np.int64)
+        series[f"layer_{name}"] = rec.layer_open[i, :, 0].astype(np.int64)
     return series
 
 
@@ -1102,7 +1003,7 @@ def _policy_episode(run: PolicyReplay, first: int, last: int, dates: np.ndarray
 
 
 __all__ = [
-    "DEFAULT_POLICIES", "DEFAULT_SCENARIO", "EPISODES", "SERIES_COLUMNS", "DailyRecorder",
+    "DEFAULT_POLICIES", "DEFAULT_SCENARIO", "EPISODES", "SERIES_COLUMNS",
     "Episode", "EpisodeStats", "LayerActivity", "PolicyEpisode", "PolicyReplay", "RegimeChoice",
     "ReplayData", "ReplayError", "ReplayMarket", "ReplayResult", "TradeEvent",
     "available_range", "episode_stats", "implied_variance", "load_data", "replay",
