@@ -76,6 +76,7 @@ from sim.instruments import (
     SpxPricer,
     VixPricer,
     kernel_array,
+    nan_max,
 )
 from sim.ledger import Ledger
 
@@ -1000,14 +1001,6 @@ def _take_paths(values, shape: tuple[int, int], paths: np.ndarray, dtype) -> np.
 
 
 @njit(cache=True)
-def _np_max(a, b):
-    """``np.maximum`` of two floats: NaN if either is NaN, else the larger (``a`` on a tie)."""
-    if a >= b or a != a:
-        return a
-    return b
-
-
-@njit(cache=True)
 def _mark_paths(start, stop, active, kind, quantity, quotes, mark, multiplier, group_margin,
                 cash, leg_pnl, peak_equity, max_drawdown, peak_margin):
     """The mark of paths ``start`` to ``stop``: leg P&L, futures' variation, equity statistics.
@@ -1043,13 +1036,13 @@ def _mark_paths(start, stop, active, kind, quantity, quotes, mark, multiplier, g
         if has_future:
             cash[j] += variation
         equity = cash[j] + value
-        peak = _np_max(peak_equity[j], equity)
+        peak = nan_max(peak_equity[j], equity)
         peak_equity[j] = peak
-        max_drawdown[j] = _np_max(max_drawdown[j], peak - equity)
+        max_drawdown[j] = nan_max(max_drawdown[j], peak - equity)
         margin = 0.0
         for g in range(n_groups):
             margin += group_margin[g, j]
-        peak_margin[j] = _np_max(peak_margin[j], margin)
+        peak_margin[j] = nan_max(peak_margin[j], margin)
 
 
 @njit(cache=True)
@@ -1144,8 +1137,8 @@ def unit_cost_one(price, vix, kind, min_width, width_share, vix_widening, commis
     """
     if kind == VIX_FUTURE:
         return future_unit_cost
-    width = _np_max(min_width, width_share * price)
-    width = width * (1.0 + vix_widening * _np_max(vix - 20.0, 0.0) / 10.0)
+    width = nan_max(min_width, width_share * price)
+    width = width * (1.0 + vix_widening * nan_max(vix - 20.0, 0.0) / 10.0)
     return 0.5 * width * multipliers[max(kind, 0)] + commission
 
 
@@ -1330,8 +1323,8 @@ def _margin_kernel(strike, is_call, quantity, entry_price, kind, active, future_
             short = 0.0
             for i in range(n_legs):
                 if active[i, j] and kind[i, j] == VIX_FUTURE:
-                    long += _np_max(quantity[i, j], 0.0)
-                    short += _np_max(-quantity[i, j], 0.0)
+                    long += nan_max(quantity[i, j], 0.0)
+                    short += nan_max(-quantity[i, j], 0.0)
             margin += (future_margin * abs(long - short)
                        + future_spread_margin * _np_min(long, short))
         out[j] = margin
@@ -1355,7 +1348,7 @@ def _store_margin_kernel(group, paths, margin, group_margin, peak_margin):
         total = 0.0
         for g in range(n_groups):
             total += group_margin[g, p]
-        peak_margin[p] = _np_max(peak_margin[p], total)
+        peak_margin[p] = nan_max(peak_margin[p], total)
     return -1
 
 

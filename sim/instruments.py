@@ -1296,9 +1296,9 @@ def _vix_option_legs_kernel(path, days, vix, mean, shrink, spread, K, call, rate
         if days[n] <= 0:
             level = vix[path[n]]
             if call[n]:
-                out[n] = _np_max_float(level - K[n], 0.0)
+                out[n] = nan_max(level - K[n], 0.0)
             else:
-                out[n] = _np_max_float(K[n] - level, 0.0)
+                out[n] = nan_max(K[n] - level, 0.0)
             continue
         m = mean[n]
         forward = 100.0 * np.sqrt(m if m >= 0.0 else 0.0) * shrink[n] if m > 0 else 0.0
@@ -1310,8 +1310,11 @@ def _vix_option_legs_kernel(path, days, vix, mean, shrink, spread, K, call, rate
 
 
 @njit(cache=True)
-def _np_max_float(a, b):
-    """``np.maximum`` of two floats (NaN if either is NaN)."""
+def nan_max(a, b):
+    """``np.maximum`` of two floats: NaN if either is NaN, else the larger (``a`` on a tie).
+
+    The one scalar maximum of the kernels (instruments, book, hedge agent).
+    """
     if a >= b or a != a:
         return a
     return b

@@ -68,6 +68,7 @@ from sim.instruments import (
     VIX_OPTION,
     VIX_STRIKE_STEP,
     kernel_array,
+    nan_max,
 )
 from sim.market.indicators import drift_to_strike
 from sim.market.term_structure import vix_expiries_after, vix_index_for
@@ -925,22 +926,14 @@ def _caps_kernel(price, sign, kind, premium_multipliers, multipliers, vix, min_w
         flow = -paid
         premium_flow[c] = flow
         unit_cost[c] = cost
-        unit_spend = _max(-flow, 0.0) + cost
+        unit_spend = nan_max(-flow, 0.0) + cost
         room = max_share * budget_base[p] - spend[p]
         budget = np.floor(room / unit_spend) if unit_spend > 0 else np.inf
-        by_budget[c] = _max(budget, 0.0)
+        by_budget[c] = nan_max(budget, 0.0)
         slack = cash[p] - floor * margin[c]
         need = floor * unit_margin[c] - (flow - cost)
         room_cash = np.floor(slack / need - eps) if need > 0 else np.inf
-        by_cash[c] = 0.0 if slack < 0 else _max(room_cash, 0.0)
-
-
-@njit(cache=True)
-def _max(a, b):
-    """``np.maximum`` of two floats (NaN if either is NaN)."""
-    if a >= b or a != a:
-        return a
-    return b
+        by_cash[c] = 0.0 if slack < 0 else nan_max(room_cash, 0.0)
 
 
 @njit(cache=True)
