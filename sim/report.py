@@ -914,15 +914,19 @@ def trades_table(report: ScenarioReport) -> pd.DataFrame:
     return table
 
 
+def _series_keys(report: ScenarioReport, policy: str) -> dict[str, Any]:
+    """The columns that identify each row of a per-tick series: scenario, policy, tick, date."""
+    return {"scenario": report.name, "policy": policy,
+            "sample paths": report.sample[policy].n_paths,
+            "tick": np.arange(report.dates.size), "date": report.dates.astype(str)}
+
+
 def percentile_series(report: ScenarioReport) -> pd.DataFrame:
     """P&L percentiles per tick over the sample, per policy (the fan chart's data)."""
     frames = []
     for name in report.policies:
         series = report.sample[name]
-        data: dict[str, Any] = {"scenario": report.name, "policy": name,
-                                "sample paths": series.n_paths,
-                                "tick": np.arange(report.dates.size),
-                                "date": report.dates.astype(str)}
+        data = _series_keys(report, name)
         for level, values in zip(FAN_LEVELS, series.pnl_percentiles, strict=True):
             data[f"P&L {level:g}th pct ($)"] = values
         frames.append(pd.DataFrame(data))
@@ -937,11 +941,8 @@ def hedge_series(report: ScenarioReport) -> pd.DataFrame:
     frames = []
     for name in report.policies:
         series = report.sample[name]
-        data: dict[str, Any] = {"scenario": report.name, "policy": name,
-                                "sample paths": series.n_paths,
-                                "tick": np.arange(report.dates.size),
-                                "date": report.dates.astype(str),
-                                "mean hedge spend ($)": series.mean_spend}
+        data = _series_keys(report, name)
+        data["mean hedge spend ($)"] = series.mean_spend
         for layer in layers:
             data[f"layer {layer} held (% of paths)"] = series.layer_share.get(
                 layer, np.full(report.dates.size, np.nan))
